@@ -1,0 +1,60 @@
+//! Seed section "Linking Tokens".
+//!
+//! The seed's `SearchAsync`: a per-search timeout linked to the user's
+//! cancellation. The linked token fires when either does; the link is
+//! one-way, so neither cancelling nor dropping the linked source touches the
+//! user's token. (Unlike .NET, the source is not `Dispose`d by hand: dropping
+//! it unlinks it.)
+//! Run with `cargo run --example linking`.
+
+use std::time::Duration;
+
+use taskscope::{CancelReason, CancellationSource, CancellationToken, Cancelled};
+use tokio::time::sleep;
+
+async fn execute(
+    query: &str,
+    latency: Duration,
+    token: &CancellationToken,
+) -> Result<String, Cancelled> {
+    token.run_until_cancelled(sleep(latency)).await?;
+    Ok(format!("results for {query:?}"))
+}
+
+async fn search(
+    query: &str,
+    latency: Duration,
+    user_cancellation: &CancellationToken,
+) -> Result<String, Cancelled> {
+    // Apply a per-search timeout, but also respect the caller's cancellation.
+    let timeout = CancellationSource::with_timeout(Duration::from_millis(200));
+    let linked = CancellationSource::linked([user_cancellation, &timeout.token()]);
+    execute(query, latency, &linked.token()).await
+} // `linked` and `timeout` dropped here: unlinked from the user's token, timer stopped
+
+#[tokio::main]
+async fn main() {
+    let user = CancellationSource::new();
+
+    let fast = search("fast", Duration::from_millis(50), &user.token()).await;
+    println!("fast search:  {fast:?}");
+
+    let slow = search("slow", Duration::from_secs(5), &user.token()).await;
+    println!("slow search:  {:?}", slow.map_err(|e| e.to_string()));
+    println!(
+        "user token after the timeout: cancelled = {}",
+        user.is_cancelled()
+    );
+
+    let token = user.token();
+    let pending =
+        tokio::spawn(async move { search("abandoned", Duration::from_secs(5), &token).await });
+    sleep(Duration::from_millis(50)).await;
+    user.cancel_with(CancelReason::message("user navigated away"));
+    let abandoned = pending.await.unwrap().unwrap_err();
+    println!("user-cancelled search: {abandoned}");
+    println!(
+        "  inherited from the user's token: {}",
+        abandoned.reason().is_inherited()
+    );
+}
