@@ -49,14 +49,25 @@
 
 mod cancel;
 mod loom;
+mod scope;
 
 pub use cancel::{
     CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled, Registration,
     RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned, WithCancellationOwned,
 };
 
+pub use scope::{
+    fail_after, move_on_after, race, scope, token, JoinTask, Policy, Racer, Scope, ScopeBuilder,
+    ScopeError, TaskHandle, DEFAULT_WARN_AFTER,
+};
+
 #[doc(hidden)]
 pub use taskscope_macros as __macros;
+
+/// The join counter, public only to the loom models (`tests/loom_scope.rs`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use scope::JoinCounter;
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]

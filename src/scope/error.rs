@@ -1,0 +1,131 @@
+//! Why a scope failed.
+
+use std::fmt;
+
+/// Why a scope did not return its body's value.
+///
+/// Errors are never lost: a task's error goes to its [`TaskHandle`](crate::TaskHandle)
+/// if the handle is awaited, and to the scope otherwise. The scope reports
+/// the ones it owns here, in the order they happened, beside the body's own
+/// error. Panics are not reported here: they are resumed when the scope
+/// exits (as `std::thread::scope` does).
+///
+/// # Examples
+///
+/// ```
+/// use std::io;
+/// use taskscope::ScopeError;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let result = taskscope::scope(async |s| {
+///     s.spawn(async { Err::<(), _>(io::Error::other("disk full")) });
+///     Ok::<_, io::Error>(())
+/// })
+/// .await;
+/// match result {
+///     Err(ScopeError::Failed { first, .. }) => assert_eq!(first.to_string(), "disk full"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ScopeError<E> {
+    /// The body or a task failed. `first` is the first failure; `later`
+    /// holds the others (often the cancellation errors the first one
+    /// caused), in the order they happened.
+    Failed {
+        /// The first error.
+        first: E,
+        /// Every later error the scope owned.
+        later: Vec<E>,
+    },
+    /// The scope's own deadline passed before its work finished (the
+    /// "fail" form of a timeout). `errors` are those returned after the
+    /// deadline, usually the tasks' cancellation errors.
+    TimedOut {
+        /// Errors returned after the deadline.
+        errors: Vec<E>,
+    },
+    /// A [`race`](crate::race) in which no task was started.
+    NoContestants,
+}
+
+impl<E> ScopeError<E> {
+    /// The first error, if any.
+    ///
+    /// ```
+    /// use taskscope::ScopeError;
+    /// let err = ScopeError::Failed { first: 1, later: vec![2] };
+    /// assert_eq!(err.first(), Some(&1));
+    /// assert_eq!(ScopeError::<i32>::TimedOut { errors: vec![] }.first(), None);
+    /// ```
+    pub fn first(&self) -> Option<&E> {
+        match self {
+            ScopeError::Failed { first, .. } => Some(first),
+            ScopeError::TimedOut { errors } => errors.first(),
+            ScopeError::NoContestants => None,
+        }
+    }
+
+    /// Every error, in the order they happened.
+    ///
+    /// ```
+    /// use taskscope::ScopeError;
+    /// let err = ScopeError::Failed { first: 1, later: vec![2, 3] };
+    /// assert_eq!(err.into_errors(), vec![1, 2, 3]);
+    /// ```
+    pub fn into_errors(self) -> Vec<E> {
+        match self {
+            ScopeError::Failed { first, mut later } => {
+                later.insert(0, first);
+                later
+            }
+            ScopeError::TimedOut { errors } => errors,
+            ScopeError::NoContestants => Vec::new(),
+        }
+    }
+
+    /// Whether the scope's own deadline ended it.
+    ///
+    /// ```
+    /// use taskscope::ScopeError;
+    /// assert!(ScopeError::<()>::TimedOut { errors: vec![] }.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ScopeError::TimedOut { .. })
+    }
+
+    /// Builds the error for `errors` (in order), or `None` if there are none.
+    pub(crate) fn failed(mut errors: Vec<E>) -> Option<Self> {
+        if errors.is_empty() {
+            return None;
+        }
+        let first = errors.remove(0);
+        Some(ScopeError::Failed {
+            first,
+            later: errors,
+        })
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ScopeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Failed { first, later } if later.is_empty() => write!(f, "{first}"),
+            ScopeError::Failed { first, later } => {
+                write!(f, "{first} (and {} later errors)", later.len())
+            }
+            ScopeError::TimedOut { .. } => f.write_str("the scope's deadline passed"),
+            ScopeError::NoContestants => f.write_str("a race with no tasks has no winner"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ScopeError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.first()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,137 @@
+//! Racing tasks: the first success wins and cancels the rest.
+
+use std::future::Future;
+use std::panic::Location;
+use std::sync::{Arc as StdArc, Mutex, PoisonError};
+
+use super::builder::ScopeBuilder;
+use super::error::ScopeError;
+use super::handle::Scope;
+use super::shared::{Policy, TaskName};
+use super::task::TaskHandle;
+use crate::{CancelReason, Cancelled};
+
+/// What a [`race`] body uses to enter contestants.
+pub struct Racer<'scope, T, E> {
+    scope: &'scope Scope<E>,
+    winner: StdArc<Mutex<Option<T>>>,
+}
+
+impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
+    /// Enters `future` in the race as a task of the race's scope. The first
+    /// contestant to return `Ok` wins; the others are cancelled (reason: a
+    /// message naming the winner) and joined. A contestant's error cancels
+    /// nobody.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let winner = taskscope::race(async |r| {
+    ///     r.spawn(async { Ok::<_, taskscope::Cancelled>("only one") });
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(winner, "only one");
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let name = TaskName::At(Location::caller());
+        let winner = StdArc::clone(&self.winner);
+        let shared = StdArc::clone(&self.scope.shared);
+        let announced = name.clone();
+        let contestant = async move {
+            let value = future.await?;
+            let mut slot = winner.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(value);
+                drop(slot);
+                shared.source.cancel_with(CancelReason::message(format!(
+                    "another task won the race ({announced})"
+                )));
+            }
+            Ok(())
+        };
+        // No handle is kept: a contestant's error goes to the scope.
+        let cell = self.scope.shared.spawn(name, contestant, None);
+        drop(TaskHandle::new(cell, StdArc::clone(&self.scope.shared)));
+    }
+
+    /// The race's scope token.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let _ = taskscope::race(async |r| {
+    ///     assert!(!r.token().is_cancelled());
+    ///     r.spawn(async { Ok::<_, taskscope::Cancelled>(()) });
+    ///     Ok(())
+    /// })
+    /// .await;
+    /// # }
+    /// ```
+    pub fn token(&self) -> crate::CancellationToken {
+        self.scope.token()
+    }
+}
+
+/// Races the contestants the body enters with [`Racer::spawn`]: returns the
+/// first success and cancels (and joins) the rest. If every contestant
+/// fails, returns [`ScopeError::Failed`] with all the errors;
+/// [`ScopeError::NoContestants`] if none was entered. Java's
+/// `anySuccessfulResultOrThrow`, Go's "first response wins".
+///
+/// ```
+/// use std::time::Duration;
+///
+/// async fn mirror(name: &'static str, latency_ms: u64) -> std::io::Result<&'static str> {
+///     let token = taskscope::token();
+///     token.run_until_cancelled(tokio::time::sleep(Duration::from_millis(latency_ms))).await?;
+///     Ok(name)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let fastest = taskscope::race(async |r| {
+///     r.spawn(mirror("eu", 120));
+///     r.spawn(mirror("us", 40));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(fastest, "us");
+/// # }
+/// ```
+#[track_caller]
+pub fn race<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
+where
+    F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
+    T: Send + 'static,
+    E: From<Cancelled> + Send + 'static,
+{
+    let builder = ScopeBuilder::new().policy(Policy::Supervise);
+    async move {
+        let winner = StdArc::new(Mutex::new(None));
+        let result = builder
+            .run(async |scope: &Scope<E>| {
+                let racer = Racer {
+                    scope,
+                    winner: StdArc::clone(&winner),
+                };
+                body(&racer).await
+            })
+            .await;
+        let won = winner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match (won, result) {
+            (Some(value), _) => Ok(value),
+            (None, Err(error)) => Err(error),
+            // Every contestant either won or failed: no winner, no failure
+            // means there was nobody.
+            (None, Ok(())) => Err(ScopeError::NoContestants),
+        }
+    }
+}
