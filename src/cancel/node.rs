@@ -175,10 +175,12 @@ impl Node {
         if inner.origin.is_some() {
             return Err(handler);
         }
-        Ok(inner
+        // Most nodes only ever hold one handler (a waiting task, a callback,
+        // one child): start with room for one rather than slab's default.
+        let handlers = inner
             .handlers
-            .get_or_insert_with(Box::default)
-            .insert(handler))
+            .get_or_insert_with(|| Box::new(Slab::with_capacity(1)));
+        Ok(handlers.insert(handler))
     }
 
     /// Removes the handler under `key`; `None` if cancellation drained it

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::current::{self, Ambient, TokenSource, CURRENT};
+use super::current::{self, Ambient, CURRENT};
 use super::error::ScopeError;
 use super::handle::Scope;
 use super::join::JoinCounter;
@@ -369,8 +369,8 @@ impl ScopeBuilder {
             body_running: true,
             finished: false,
         };
-        let ambient = Ambient {
-            token: TokenSource::Scope(shared.source.token()),
+        let ambient = Ambient::Body {
+            token: shared.source.token(),
             join: Arc::clone(&shared.join),
         };
         let body_name = TaskName::Named(StdArc::from("scope body"));
@@ -447,7 +447,7 @@ impl ScopeBuilder {
     fn open<E: Send + 'static>(self) -> StdArc<ScopeShared<E>> {
         let ambient = current::ambient();
         let source = match (&self.link, &ambient) {
-            (Link::Ambient, Some(ambient)) => CancellationSource::linked([&ambient.token.token()]),
+            (Link::Ambient, Some(ambient)) => CancellationSource::linked([&ambient.token()]),
             (Link::Ambient, None) | (Link::Shielded, _) => CancellationSource::new(),
             (Link::Token(parent), _) => CancellationSource::linked([parent]),
         };
@@ -459,7 +459,7 @@ impl ScopeBuilder {
         if let Some(deadline) = deadline {
             source.cancel_at(deadline);
         }
-        let join = JoinCounter::new(ambient.map(|a| a.join))
+        let join = JoinCounter::new(ambient.map(|a| a.join()))
             .expect("the enclosing scope is still running while its code runs");
         let settings = Settings {
             name: self.name,

@@ -8,31 +8,38 @@ use super::join::JoinCounter;
 use crate::loom::sync::Arc;
 use crate::CancellationToken;
 
-/// Where the current code runs: which token it should observe, and which
-/// scope a scope opened here belongs to.
+/// Where the current code runs: a scope's body, or one of its tasks.
 #[derive(Clone)]
-pub(crate) struct Ambient {
-    pub(crate) token: TokenSource,
-    pub(crate) join: Arc<JoinCounter>,
+pub(crate) enum Ambient {
+    Body {
+        token: CancellationToken,
+        join: Arc<JoinCounter>,
+    },
+    /// One reference for everything a task needs, so setting the ambient
+    /// scope costs a task a single reference count.
+    Task(StdArc<dyn TaskContext>),
 }
 
-/// The token of a scope body, or the lazily created own token of a task.
-#[derive(Clone)]
-pub(crate) enum TokenSource {
-    Scope(CancellationToken),
-    Task(StdArc<dyn OwnToken>),
-}
-
-/// A task's own token, created on first use (see `task.rs`).
-pub(crate) trait OwnToken: Send + Sync {
+/// What the ambient scope needs from a task (see `task.rs`).
+pub(crate) trait TaskContext: Send + Sync {
+    /// The task's own token, created on first use.
     fn token(&self) -> CancellationToken;
+    /// The join counter of the task's scope.
+    fn join(&self) -> Arc<JoinCounter>;
 }
 
-impl TokenSource {
+impl Ambient {
     pub(crate) fn token(&self) -> CancellationToken {
         match self {
-            TokenSource::Scope(token) => token.clone(),
-            TokenSource::Task(task) => task.token(),
+            Ambient::Body { token, .. } => token.clone(),
+            Ambient::Task(task) => task.token(),
+        }
+    }
+
+    pub(crate) fn join(&self) -> Arc<JoinCounter> {
+        match self {
+            Ambient::Body { join, .. } => Arc::clone(join),
+            Ambient::Task(task) => task.join(),
         }
     }
 }
@@ -75,7 +82,5 @@ pub(crate) fn ambient() -> Option<Ambient> {
 /// # }
 /// ```
 pub fn token() -> CancellationToken {
-    CURRENT
-        .try_with(|ambient| ambient.token.token())
-        .unwrap_or_default()
+    CURRENT.try_with(Ambient::token).unwrap_or_default()
 }

@@ -80,7 +80,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::At(Location::caller());
-        TaskHandle::new(self.shared.spawn(name, future, None), self.shared.clone())
+        TaskHandle::new(self.shared.spawn(name, future, None))
     }
 
     /// Like [`spawn`](Scope::spawn), with a name for errors, warnings and
@@ -111,7 +111,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::Named(name.into());
-        TaskHandle::new(self.shared.spawn(name, future, None), self.shared.clone())
+        TaskHandle::new(self.shared.spawn(name, future, None))
     }
 
     /// Waits (asynchronously) for a free slot under the scope's
@@ -160,7 +160,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
                 Some(limit) => StdArc::clone(limit).acquire_owned().await.ok(),
                 None => None,
             };
-            TaskHandle::new(self.shared.spawn(name, future, permit), self.shared.clone())
+            TaskHandle::new(self.shared.spawn(name, future, permit))
         }
     }
 
@@ -198,7 +198,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::At(Location::caller());
-        TaskHandle::new(self.shared.spawn_blocking(name, f), self.shared.clone())
+        TaskHandle::new(self.shared.spawn_blocking(name, f))
     }
 }
 

@@ -58,7 +58,7 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
         };
         // No handle is kept: a contestant's error goes to the scope.
         let cell = self.scope.shared.spawn(name, contestant, None);
-        drop(TaskHandle::new(cell, StdArc::clone(&self.scope.shared)));
+        drop(TaskHandle::new(cell));
     }
 
     /// The race's scope token.

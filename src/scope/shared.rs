@@ -6,8 +6,10 @@
 //! 1. Every task holds one unit of `join` from just before it is spawned
 //!    until its guard is dropped — however the task ends: completed,
 //!    failed, panicked, or dropped by an abort or a runtime shutdown.
-//! 2. `running` holds exactly the tasks whose guard is alive, so the scope
-//!    can abort and name them; a task removes itself in its guard.
+//! 2. `running` holds a weak reference to every task spawned since the
+//!    last sweep, so the scope can name and abort the live ones; finished
+//!    tasks are swept when the list would grow. Tasks never lock the scope
+//!    when they finish: only spawning does, on the spawner's thread.
 //! 3. Each failure is given a sequence number when it happens; the scope
 //!    reports the failures it owns sorted by it, so "first" means first in
 //!    time even if a handle passed the error on later.
@@ -22,16 +24,14 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use slab::Slab;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::current::{Ambient, TokenSource, CURRENT};
+use super::current::{Ambient, TaskContext, CURRENT};
 use super::error::ScopeError;
 use super::join::JoinCounter;
 use super::task::{Outcome, TaskCell};
@@ -86,22 +86,7 @@ pub(crate) struct Failure {
 pub(crate) trait RunningTask: Send + Sync {
     fn name(&self) -> String;
     fn abort(&self);
-}
-
-struct Running<T, E> {
-    cell: StdArc<TaskCell<T, E>>,
-    abort: OnceLock<AbortHandle>,
-}
-
-impl<T: Send, E: Send> RunningTask for Running<T, E> {
-    fn name(&self) -> String {
-        self.cell.name.to_string()
-    }
-    fn abort(&self) {
-        if let Some(abort) = self.abort.get() {
-            abort.abort();
-        }
-    }
+    fn is_finished(&self) -> bool;
 }
 
 pub(crate) struct Settings {
@@ -115,7 +100,9 @@ pub(crate) struct Settings {
 struct State<E> {
     failures: Vec<(Failure, E)>,
     panics: Vec<PanicPayload>,
-    running: Slab<StdArc<dyn RunningTask>>,
+    /// Every task spawned and not yet swept (invariant 2): weak, so a
+    /// finished task's cell is freed as soon as its handle and guard are.
+    running: Vec<Weak<dyn RunningTask>>,
 }
 
 /// When the scope was cancelled, and whether by its own deadline.
@@ -162,7 +149,7 @@ impl<E: Send + 'static> ScopeShared<E> {
             state: Mutex::new(State {
                 failures: Vec::new(),
                 panics: Vec::new(),
-                running: Slab::new(),
+                running: Vec::new(),
             }),
             cancelled_at: StdArc::new(OnceLock::new()),
             _on_cancel: OnceLock::new(),
@@ -221,16 +208,14 @@ impl<E: Send + 'static> ScopeShared<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let (cell, running, guard) = self.admit(name);
+        let guard = self.admit(name);
+        let cell = StdArc::clone(&guard.cell);
         let limit = if permit.is_none() {
             self.limit.clone()
         } else {
             None
         };
-        let ambient = Ambient {
-            token: TokenSource::Task(cell.clone()),
-            join: self.join.clone(),
-        };
+        let ambient = Ambient::Task(cell.clone());
         let task = tokio::spawn(async move {
             let _permit = match (permit, limit) {
                 (Some(permit), _) => Some(permit),
@@ -242,7 +227,7 @@ impl<E: Send + 'static> ScopeShared<E> {
                 .await;
             guard.complete(result);
         });
-        let _ = running.abort.set(task.abort_handle());
+        let _ = cell.join_handle.set(task);
         cell
     }
 
@@ -257,53 +242,62 @@ impl<E: Send + 'static> ScopeShared<E> {
         F: FnOnce(crate::CancellationToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let (cell, running, guard) = self.admit(name);
-        let token = super::current::OwnToken::token(&*cell);
+        let guard = self.admit(name);
+        let cell = StdArc::clone(&guard.cell);
+        let token = TaskContext::token(&*cell);
         let task = tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(token)));
             guard.complete(result);
         });
-        let _ = running.abort.set(task.abort_handle());
+        let _ = cell.join_handle.set(task);
         cell
     }
 
-    /// Counts a new task in, before it is spawned.
-    #[allow(clippy::type_complexity)]
-    fn admit<T: Send + 'static>(
-        self: &StdArc<Self>,
-        name: TaskName,
-    ) -> (
-        StdArc<TaskCell<T, E>>,
-        StdArc<Running<T, E>>,
-        TaskGuard<T, E>,
-    ) {
+    /// Counts a new task in, before it is spawned, and registers it so the
+    /// scope can name and abort it.
+    fn admit<T: Send + 'static>(self: &StdArc<Self>, name: TaskName) -> TaskGuard<T, E> {
         let admitted = self.join.try_add();
         assert!(admitted, "a scope accepted a task after it finished");
-        let cell = StdArc::new(TaskCell::new(name, self.source.token()));
-        let running = StdArc::new(Running {
-            cell: cell.clone(),
-            abort: OnceLock::new(),
-        });
-        let key = self.lock().running.insert(running.clone());
-        let guard = TaskGuard {
-            shared: StdArc::clone(self),
-            cell: cell.clone(),
-            key,
-        };
-        (cell, running, guard)
+        let cell = StdArc::new(TaskCell::new(name, StdArc::clone(self)));
+        let weak: Weak<dyn RunningTask> = StdArc::downgrade(&cell) as Weak<dyn RunningTask>;
+        let mut state = self.lock();
+        let running = &mut state.running;
+        if running.len() == running.capacity() {
+            // Sweep finished tasks before growing: amortised O(1), and the
+            // list never holds more than twice the tasks alive at its peak.
+            running.retain(|task| task.strong_count() > 0);
+            running.reserve(running.len().max(4));
+        }
+        running.push(weak);
+        drop(state);
+        TaskGuard {
+            cell,
+            completed: false,
+        }
     }
 
     /// Aborts every task still running (the grace period is over).
     pub(crate) fn abort_running(&self) {
-        let running: Vec<_> = self.lock().running.iter().map(|(_, t)| t.clone()).collect();
-        for task in running {
+        for task in self.live_tasks() {
             task.abort();
         }
     }
 
+    fn live_tasks(&self) -> Vec<StdArc<dyn RunningTask>> {
+        self.lock()
+            .running
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
     /// Names of the tasks still running.
     pub(crate) fn running_names(&self) -> Vec<String> {
-        self.lock().running.iter().map(|(_, t)| t.name()).collect()
+        self.live_tasks()
+            .iter()
+            .filter(|task| !task.is_finished())
+            .map(|task| task.name())
+            .collect()
     }
 
     /// Waits until `delay` after the scope was cancelled.
@@ -416,46 +410,43 @@ impl<E: Send + 'static> ScopeShared<E> {
     }
 }
 
-/// Accounts for one task however it ends (invariants 1 and 2).
+/// Accounts for one task however it ends (invariant 1).
 pub(crate) struct TaskGuard<T: Send + 'static, E: Send + 'static> {
-    shared: StdArc<ScopeShared<E>>,
     cell: StdArc<TaskCell<T, E>>,
-    key: usize,
+    completed: bool,
 }
 
 impl<T: Send + 'static, E: Send + 'static> TaskGuard<T, E> {
-    fn complete(self, result: std::thread::Result<Result<T, E>>) {
+    fn complete(mut self, result: std::thread::Result<Result<T, E>>) {
+        let shared = &self.cell.shared;
         let outcome = match result {
             Ok(Ok(value)) => Outcome::Completed(value),
             Ok(Err(error)) => {
                 let while_cancelled = self.cell.token_is_cancelled();
-                Outcome::Failed(
-                    self.shared.on_failure(&self.cell.name, while_cancelled),
-                    error,
-                )
+                Outcome::Failed(shared.on_failure(&self.cell.name, while_cancelled), error)
             }
             Err(payload) => {
-                self.shared.on_panic(&self.cell.name, payload);
+                shared.on_panic(&self.cell.name, payload);
                 Outcome::Panicked
             }
         };
-        let shared = &self.shared;
-        self.cell.finish(outcome, |failure, error| {
-            shared.push_failure(failure, error)
-        });
+        self.cell.finish(outcome);
+        self.completed = true;
     }
 }
 
 impl<T: Send + 'static, E: Send + 'static> Drop for TaskGuard<T, E> {
     fn drop(&mut self) {
-        // Dropped without completing: aborted, or its runtime shut down.
-        let reason = self
-            .shared
-            .source
-            .reason()
-            .unwrap_or_else(|| CancelReason::message("task dropped by its runtime"));
-        self.cell.finish(Outcome::Aborted(reason), |_, _| {});
-        drop(self.shared.lock().running.try_remove(self.key));
-        JoinCounter::release(&self.shared.join);
+        if !self.completed {
+            // Dropped without completing: aborted, or its runtime shut down.
+            let reason = self
+                .cell
+                .shared
+                .source
+                .reason()
+                .unwrap_or_else(|| CancelReason::message("task dropped by its runtime"));
+            self.cell.finish(Outcome::Aborted(reason));
+        }
+        JoinCounter::release(&self.cell.shared.join);
     }
 }

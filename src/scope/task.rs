@@ -6,8 +6,9 @@
 //! Exactly one party: the [`TaskHandle`] if it is still alive when the task
 //! fails (it will return the error from `.await`), else the scope (which
 //! reports it in [`ScopeError`](crate::ScopeError)). A handle dropped
-//! before it took a failure hands the error to the scope. `cell` decides
-//! the race under its lock; the lock order is cell, then scope state.
+//! before it took a failure hands the error to the scope. `slot` decides
+//! the race under its lock; it is released before the scope's state is
+//! locked, so the two locks are never held together.
 
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -15,8 +16,12 @@ use std::pin::Pin;
 use std::sync::{Arc as StdArc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use super::current::OwnToken;
-use super::shared::{Failure, ScopeShared, TaskName};
+use tokio::task::JoinHandle;
+
+use super::current::TaskContext;
+use super::join::JoinCounter;
+use super::shared::{Failure, RunningTask, ScopeShared, TaskName};
+use crate::loom::sync::Arc;
 use crate::{CancelReason, CancellationSource, CancellationToken, Cancelled};
 
 /// How a task ended.
@@ -37,18 +42,21 @@ struct Slot<T, E> {
     handle_alive: bool,
 }
 
-/// Shared by a task, its handle and its scope.
+/// Shared by a task, its handle and its scope (which holds it weakly, to
+/// name and abort it).
 pub(crate) struct TaskCell<T, E> {
     slot: Mutex<Slot<T, E>>,
     pub(crate) name: TaskName,
-    /// The scope's token, parent of the task's own token.
-    scope_token: CancellationToken,
-    /// The task's own token, created on first use: most tasks never need one.
-    own: OnceLock<CancellationSource>,
+    pub(crate) shared: StdArc<ScopeShared<E>>,
+    /// The task's own token, created on first use: most tasks never need
+    /// one, so it is boxed to keep the cell small.
+    own: OnceLock<Box<CancellationSource>>,
+    /// Set once the task is spawned; used to abort it.
+    pub(crate) join_handle: OnceLock<JoinHandle<()>>,
 }
 
 impl<T, E> TaskCell<T, E> {
-    pub(crate) fn new(name: TaskName, scope_token: CancellationToken) -> Self {
+    pub(crate) fn new(name: TaskName, shared: StdArc<ScopeShared<E>>) -> Self {
         TaskCell {
             slot: Mutex::new(Slot {
                 outcome: None,
@@ -56,36 +64,39 @@ impl<T, E> TaskCell<T, E> {
                 handle_alive: true,
             }),
             name,
-            scope_token,
+            shared,
             own: OnceLock::new(),
+            join_handle: OnceLock::new(),
         }
     }
 
     fn own_source(&self) -> &CancellationSource {
         self.own
-            .get_or_init(|| CancellationSource::linked([&self.scope_token]))
+            .get_or_init(|| Box::new(CancellationSource::linked([&self.shared.source.token()])))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot<T, E>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores how the task ended. A failure goes to the handle if it is
-    /// alive, else to the scope through `orphan_failure`.
-    pub(crate) fn finish(&self, outcome: Outcome<T, E>, orphan_failure: impl FnOnce(Failure, E)) {
+    /// Stores how the task ended, for the handle. Without a handle, a
+    /// failure goes to the scope and a value is dropped at once.
+    pub(crate) fn finish(&self, outcome: Outcome<T, E>) {
         let mut slot = self.lock();
         if slot.outcome.is_some() {
             return;
         }
-        match outcome {
-            Outcome::Failed(failure, error) if !slot.handle_alive => orphan_failure(failure, error),
-            outcome => {
-                slot.outcome = Some(outcome);
-                if let Some(waker) = slot.waker.take() {
-                    drop(slot);
-                    waker.wake();
-                }
+        if !slot.handle_alive {
+            drop(slot);
+            if let Outcome::Failed(failure, error) = outcome {
+                self.shared.push_failure(failure, error);
             }
+            return;
+        }
+        slot.outcome = Some(outcome);
+        if let Some(waker) = slot.waker.take() {
+            drop(slot);
+            waker.wake();
         }
     }
 
@@ -93,7 +104,7 @@ impl<T, E> TaskCell<T, E> {
     pub(crate) fn token_is_cancelled(&self) -> bool {
         match self.own.get() {
             Some(own) => own.is_cancelled(),
-            None => self.scope_token.is_cancelled(),
+            None => self.shared.source.is_cancelled(),
         }
     }
 
@@ -102,9 +113,29 @@ impl<T, E> TaskCell<T, E> {
     }
 }
 
-impl<T: Send, E: Send> OwnToken for TaskCell<T, E> {
+impl<T: Send, E: Send + 'static> TaskContext for TaskCell<T, E> {
     fn token(&self) -> CancellationToken {
         self.own_source().token()
+    }
+
+    fn join(&self) -> Arc<JoinCounter> {
+        Arc::clone(&self.shared.join)
+    }
+}
+
+impl<T: Send, E: Send> RunningTask for TaskCell<T, E> {
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn abort(&self) {
+        if let Some(handle) = self.join_handle.get() {
+            handle.abort();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        TaskCell::is_finished(self)
     }
 }
 
@@ -136,15 +167,13 @@ impl<T: Send, E: Send> OwnToken for TaskCell<T, E> {
 /// ```
 pub struct TaskHandle<'scope, T, E> {
     cell: StdArc<TaskCell<T, E>>,
-    shared: StdArc<ScopeShared<E>>,
     _scope: PhantomData<&'scope ()>,
 }
 
 impl<T, E> TaskHandle<'_, T, E> {
-    pub(crate) fn new(cell: StdArc<TaskCell<T, E>>, shared: StdArc<ScopeShared<E>>) -> Self {
+    pub(crate) fn new(cell: StdArc<TaskCell<T, E>>) -> Self {
         TaskHandle {
             cell,
-            shared,
             _scope: PhantomData,
         }
     }
@@ -271,7 +300,8 @@ impl<T, E> Drop for TaskHandle<'_, T, E> {
         slot.waker = None;
         if matches!(slot.outcome, Some(Outcome::Failed(..))) {
             if let Some(Outcome::Failed(failure, error)) = slot.outcome.take() {
-                self.shared.push_failure(failure, error);
+                drop(slot);
+                self.cell.shared.push_failure(failure, error);
             }
         }
     }

@@ -1,0 +1,372 @@
+//! Scopes side by side with tokio's `JoinSet`, tokio-util's `TaskTracker`
+//! and raw `tokio::spawn` (DESIGN §6). Run with `cargo bench --bench scopes`;
+//! the run ends with the table pasted into `docs/benchmarks.md`.
+//!
+//! Batch cases report time per task (the batch's time divided by its size)
+//! on a 2-worker multi-thread runtime.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use taskscope::Cancelled;
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken as UtilToken;
+use tokio_util::task::TaskTracker;
+
+// ---- heap accounting, switched on only while measuring bytes -------------
+
+struct Counting;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call forwards to `System` with the caller's arguments; the
+// counter is bookkeeping only.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const SPAWNS: usize = 100_000;
+const WAITERS: usize = 10_000;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `batch` `iters` times on the runtime and returns the time per task.
+fn per_task<F, Fut>(rt: &Runtime, iters: u64, size: usize, batch: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            batch().await;
+        }
+        start.elapsed() / size as u32
+    })
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("spawn+join per task (100k)");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("taskscope", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, SPAWNS, || async {
+                taskscope::scope(async |s| {
+                    for _ in 0..SPAWNS {
+                        s.spawn(async { Ok::<_, Cancelled>(()) });
+                    }
+                    Ok::<_, Cancelled>(())
+                })
+                .await
+                .unwrap();
+            })
+        })
+    });
+    g.bench_function("tokio spawn", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, SPAWNS, || async {
+                let handles: Vec<_> = (0..SPAWNS).map(|_| tokio::spawn(async {})).collect();
+                for handle in handles {
+                    handle.await.unwrap();
+                }
+            })
+        })
+    });
+    g.bench_function("TaskTracker", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, SPAWNS, || async {
+                let tracker = TaskTracker::new();
+                for _ in 0..SPAWNS {
+                    tracker.spawn(async {});
+                }
+                tracker.close();
+                tracker.wait().await;
+            })
+        })
+    });
+    g.bench_function("JoinSet", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, SPAWNS, || async {
+                let mut set = JoinSet::new();
+                for _ in 0..SPAWNS {
+                    set.spawn(async {});
+                }
+                while set.join_next().await.is_some() {}
+            })
+        })
+    });
+    g.finish();
+}
+
+fn spawn_cancel(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("spawn+cancel per task (10k waiting)");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("taskscope", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, WAITERS, || async {
+                taskscope::scope(async |s| {
+                    for _ in 0..WAITERS {
+                        s.spawn(async {
+                            taskscope::token().cancelled().await;
+                            Ok::<_, Cancelled>(())
+                        });
+                    }
+                    s.cancel();
+                    Ok::<_, Cancelled>(())
+                })
+                .await
+                .unwrap();
+            })
+        })
+    });
+    g.bench_function("JoinSet + child tokens", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, WAITERS, || async {
+                let parent = UtilToken::new();
+                let mut set = JoinSet::new();
+                for _ in 0..WAITERS {
+                    let token = parent.child_token();
+                    set.spawn(async move { token.cancelled().await });
+                }
+                parent.cancel();
+                while set.join_next().await.is_some() {}
+            })
+        })
+    });
+    g.bench_function("TaskTracker + token", |b| {
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, WAITERS, || async {
+                let token = UtilToken::new();
+                let tracker = TaskTracker::new();
+                for _ in 0..WAITERS {
+                    let token = token.clone();
+                    tracker.spawn(async move { token.cancelled().await });
+                }
+                tracker.close();
+                token.cancel();
+                tracker.wait().await;
+            })
+        })
+    });
+    g.finish();
+}
+
+fn nested_open_exit(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("nested scope open+exit");
+    g.bench_function("taskscope", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                taskscope::scope(async |_outer| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let inner =
+                            taskscope::scope(async |_s| Ok::<_, Cancelled>(black_box(1))).await;
+                        black_box(inner.unwrap());
+                    }
+                    Ok::<_, Cancelled>(start.elapsed())
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    g.bench_function("TaskTracker + child token", |b| {
+        let parent = UtilToken::new();
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let token = parent.child_token();
+                    let tracker = TaskTracker::new();
+                    tracker.close();
+                    tracker.wait().await;
+                    black_box(token);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+// ---- memory per idle task ---------------------------------------------------
+
+/// Heap bytes per task while `WAITERS` tasks wait on their token.
+fn idle_task_bytes(rt: &Runtime) -> (f64, f64, f64) {
+    fn measure(
+        rt: &Runtime,
+        start: impl FnOnce(Arc<AtomicUsize>) -> Box<dyn FnOnce() + Send>,
+    ) -> f64 {
+        let ready = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            // Counting stays on from a quiet start to a quiet end, so every
+            // free in the window matches an allocation in it.
+            COUNTING.store(true, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let finish = start(ready.clone());
+            while ready.load(Ordering::SeqCst) < WAITERS {
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            finish();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            COUNTING.store(false, Ordering::Relaxed);
+            bytes as f64 / WAITERS as f64
+        })
+    }
+    let ours = measure(rt, |ready| {
+        let (tx, rx) = std::sync::mpsc::channel::<taskscope::CancellationToken>();
+        let handle = tokio::spawn(async move {
+            taskscope::scope(async |s| {
+                tx.send(s.token()).unwrap();
+                for _ in 0..WAITERS {
+                    let ready = ready.clone();
+                    s.spawn(async move {
+                        let token = taskscope::token();
+                        ready.fetch_add(1, Ordering::SeqCst);
+                        token.cancelled().await;
+                        Ok::<_, Cancelled>(())
+                    });
+                }
+                Ok::<_, Cancelled>(())
+            })
+            .await
+        });
+        let _token = rx.recv().unwrap();
+        Box::new(move || {
+            // Cancelling needs a source: the scope's own cancel() runs in
+            // its body, so stop the runtime's tasks by aborting the holder.
+            handle.abort();
+        })
+    });
+    let ours_scope_token = measure(rt, |ready| {
+        let handle = tokio::spawn(async move {
+            taskscope::scope(async |s| {
+                for _ in 0..WAITERS {
+                    let (ready, token) = (ready.clone(), s.token());
+                    s.spawn(async move {
+                        ready.fetch_add(1, Ordering::SeqCst);
+                        token.cancelled().await;
+                        Ok::<_, Cancelled>(())
+                    });
+                }
+                Ok::<_, Cancelled>(())
+            })
+            .await
+        });
+        Box::new(move || handle.abort())
+    });
+    let joinset = measure(rt, |ready| {
+        let parent = UtilToken::new();
+        let mut set = JoinSet::new();
+        for _ in 0..WAITERS {
+            let (ready, token) = (ready.clone(), parent.child_token());
+            set.spawn(async move {
+                ready.fetch_add(1, Ordering::SeqCst);
+                token.cancelled().await
+            });
+        }
+        Box::new(move || {
+            parent.cancel();
+            drop(set);
+        })
+    });
+    (ours, ours_scope_token, joinset)
+}
+
+// ---- the summary table --------------------------------------------------------
+
+fn median_ns(group: &str, id: &str) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?.parent()?;
+    let path = target
+        .join("criterion")
+        .join(group)
+        .join(id)
+        .join("new/estimates.json");
+    let json = std::fs::read_to_string(path).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let estimate = &median[median.find("\"point_estimate\":")? + 17..];
+    let end = estimate.find([',', '}'])?;
+    estimate[..end].trim().parse().ok()
+}
+
+fn summary() {
+    let show = |group: &str, ids: &[&str]| {
+        let base = median_ns(group, ids[1]);
+        for id in ids {
+            match (median_ns(group, id), base) {
+                (Some(t), Some(b)) => println!("| {group} | {id} | {t:.1} ns | {:.2}× |", t / b),
+                _ => println!("| {group} | {id} | (not run) | |"),
+            }
+        }
+    };
+    println!("\n| case | contender | time | vs. second row |");
+    println!("|---|---|---:|---:|");
+    show(
+        "spawn+join per task (100k)",
+        &["taskscope", "tokio spawn", "TaskTracker", "JoinSet"],
+    );
+    show(
+        "spawn+cancel per task (10k waiting)",
+        &["taskscope", "JoinSet + child tokens", "TaskTracker + token"],
+    );
+    show(
+        "nested scope open+exit",
+        &["taskscope", "TaskTracker + child token"],
+    );
+    let (ours, ours_scope_token, joinset) = idle_task_bytes(&runtime());
+    println!("| memory per idle task | taskscope, own token (`taskscope::token()`) | {ours:.0} B | {:.2}× |", ours / joinset);
+    println!("| memory per idle task | JoinSet + child token | {joinset:.0} B | 1.00× |");
+    println!(
+        "| memory per idle task | taskscope, scope's token | {ours_scope_token:.0} B | {:.2}× |",
+        ours_scope_token / joinset
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .configure_from_args();
+    spawn_join(&mut c);
+    spawn_cancel(&mut c);
+    nested_open_exit(&mut c);
+    c.final_summary();
+    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        summary();
+    }
+}

@@ -1,0 +1,71 @@
+//! The seed's `GetCustomerSummaryAsync` as a scope: the three calls run
+//! concurrently, each a task tied to the scope. With the default fail-fast
+//! policy the first failure cancels the other two (they see reason "a
+//! sibling task failed: billing"), the scope joins them, and the caller gets
+//! the billing error — not the cancellation errors it caused.
+//! Run with `cargo run --example customer_summary`.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::time::sleep;
+
+/// Stands in for a database or HTTP call that honours the ambient token.
+async fn call(what: &'static str, latency_ms: u64, fail: bool) -> io::Result<&'static str> {
+    let token = taskscope::token();
+    let slept = token
+        .run_until_cancelled(sleep(Duration::from_millis(latency_ms)))
+        .await;
+    if let Err(cancelled) = slept {
+        println!("  {what}: stopped early ({})", cancelled.reason());
+        return Err(cancelled.into());
+    }
+    if fail {
+        println!("  {what}: failed");
+        return Err(io::Error::other(format!("{what} is unavailable")));
+    }
+    println!("  {what}: done");
+    Ok(what)
+}
+
+async fn get_customer_summary(
+    id: u32,
+    billing_fails: bool,
+) -> Result<String, taskscope::ScopeError<io::Error>> {
+    taskscope::scope(async |s| {
+        let customer = s.spawn_named("customer", call("customer", 80, false));
+        let orders = s.spawn_named("orders", call("orders", 150, false));
+        let balance = s.spawn_named("billing", call("billing", 40, billing_fails));
+        Ok(format!(
+            "customer #{id}: {} / {} / {}",
+            customer.await?,
+            orders.await?,
+            balance.await?
+        ))
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() {
+    println!("all three succeed:");
+    println!(
+        "  -> {:?}\n",
+        get_customer_summary(7, false)
+            .await
+            .map_err(|e| e.to_string())
+    );
+
+    println!("billing fails first:");
+    match get_customer_summary(7, true).await {
+        Ok(summary) => println!("  -> unexpected: {summary}"),
+        Err(err) => {
+            println!("  -> failed: {}", err.first().unwrap());
+            let errors = err.into_errors();
+            println!(
+                "     ({} errors in all; the later ones are the cancellations it caused)",
+                errors.len()
+            );
+        }
+    }
+}
