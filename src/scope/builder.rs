@@ -386,7 +386,7 @@ impl ScopeBuilder {
         let value = match outcome {
             Ok(Ok(value)) => Some(value),
             Ok(Err(error)) => {
-                let failure = shared.on_failure(&body_name, shared.source.is_cancelled());
+                let failure = shared.on_failure(&body_name, None, shared.source.is_cancelled());
                 // A failed body ends the scope whatever the policy.
                 shared
                     .source

@@ -2,44 +2,60 @@
 //! every task, so that `taskscope::token()` and nested scopes find their
 //! enclosing scope without a parameter.
 
-use std::sync::Arc as StdArc;
+use std::sync::{Arc as StdArc, OnceLock};
 
 use super::join::JoinCounter;
 use crate::loom::sync::Arc;
 use crate::CancellationToken;
 
-/// Where the current code runs: a scope's body, or one of its tasks.
+/// Where the current code runs: a scope's body, or one of its tasks. A
+/// task's value lives inside the task (tokio's task-local), so it costs the
+/// task no allocation of its own.
 #[derive(Clone)]
 pub(crate) enum Ambient {
     Body {
         token: CancellationToken,
         join: Arc<JoinCounter>,
     },
-    /// One reference for everything a task needs, so setting the ambient
-    /// scope costs a task a single reference count.
-    Task(StdArc<dyn TaskContext>),
+    Task {
+        scope: StdArc<dyn ScopeContext>,
+        id: u64,
+        /// The task's own token, fetched from the scope on first use.
+        own: OnceLock<CancellationToken>,
+    },
 }
 
-/// What the ambient scope needs from a task (see `task.rs`).
-pub(crate) trait TaskContext: Send + Sync {
-    /// The task's own token, created on first use.
-    fn token(&self) -> CancellationToken;
-    /// The join counter of the task's scope.
+/// What the ambient scope needs from a scope, whatever its error type.
+pub(crate) trait ScopeContext: Send + Sync {
     fn join(&self) -> Arc<JoinCounter>;
+    /// Task `task`'s own token (a child of the scope's), created on first use.
+    fn own_token(&self, task: u64) -> CancellationToken;
+    fn task_is_cancelled(&self, task: u64) -> bool;
 }
 
 impl Ambient {
     pub(crate) fn token(&self) -> CancellationToken {
         match self {
             Ambient::Body { token, .. } => token.clone(),
-            Ambient::Task(task) => task.token(),
+            Ambient::Task { scope, id, own } => own.get_or_init(|| scope.own_token(*id)).clone(),
         }
     }
 
     pub(crate) fn join(&self) -> Arc<JoinCounter> {
         match self {
             Ambient::Body { join, .. } => Arc::clone(join),
-            Ambient::Task(task) => task.join(),
+            Ambient::Task { scope, .. } => scope.join(),
+        }
+    }
+
+    /// Whether the current code's token is cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        match self {
+            Ambient::Body { token, .. } => token.is_cancelled(),
+            Ambient::Task { scope, id, own } => match own.get() {
+                Some(token) => token.is_cancelled(),
+                None => scope.task_is_cancelled(*id),
+            },
         }
     }
 }

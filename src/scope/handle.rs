@@ -80,7 +80,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::At(Location::caller());
-        TaskHandle::new(self.shared.spawn(name, future, None))
+        TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
     }
 
     /// Like [`spawn`](Scope::spawn), with a name for errors, warnings and
@@ -111,7 +111,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::Named(name.into());
-        TaskHandle::new(self.shared.spawn(name, future, None))
+        TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
     }
 
     /// Waits (asynchronously) for a free slot under the scope's
@@ -160,7 +160,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
                 Some(limit) => StdArc::clone(limit).acquire_owned().await.ok(),
                 None => None,
             };
-            TaskHandle::new(self.shared.spawn(name, future, permit))
+            TaskHandle::new(self, self.shared.spawn(name.clone(), future, permit), name)
         }
     }
 
@@ -198,7 +198,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         T: Send + 'static,
     {
         let name = TaskName::At(Location::caller());
-        TaskHandle::new(self.shared.spawn_blocking(name, f))
+        TaskHandle::new(self, self.shared.spawn_blocking(name.clone(), f), name)
     }
 }
 

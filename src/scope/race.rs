@@ -8,7 +8,6 @@ use super::builder::ScopeBuilder;
 use super::error::ScopeError;
 use super::handle::Scope;
 use super::shared::{Policy, TaskName};
-use super::task::TaskHandle;
 use crate::{CancelReason, Cancelled};
 
 /// What a [`race`] body uses to enter contestants.
@@ -56,9 +55,8 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
             }
             Ok(())
         };
-        // No handle is kept: a contestant's error goes to the scope.
-        let cell = self.scope.shared.spawn(name, contestant, None);
-        drop(TaskHandle::new(cell));
+        // No handle is kept: a contestant's error stays with the scope.
+        drop(self.scope.shared.spawn(name, contestant, None));
     }
 
     /// The race's scope token.

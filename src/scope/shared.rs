@@ -6,35 +6,40 @@
 //! 1. Every task holds one unit of `join` from just before it is spawned
 //!    until its guard is dropped — however the task ends: completed,
 //!    failed, panicked, or dropped by an abort or a runtime shutdown.
-//! 2. `running` holds a weak reference to every task spawned since the
-//!    last sweep, so the scope can name and abort the live ones; finished
-//!    tasks are swept when the list would grow. Tasks never lock the scope
-//!    when they finish: only spawning does, on the spawner's thread.
-//! 3. Each failure is given a sequence number when it happens; the scope
+//! 2. `tasks` holds the name and abort handle of every task spawned since
+//!    the last sweep, so the scope can name and abort the live ones;
+//!    finished tasks are swept when the list would grow. Only spawning
+//!    locks the scope, on the spawner's thread: a task that completes does
+//!    not, unless it failed or panicked.
+//! 3. A task shares no allocation with its spawner beyond tokio's own task:
+//!    its failure goes to `failures` (tagged with the task's id), where the
+//!    task's handle claims it if awaited, so a dropped handle loses nothing.
+//! 4. Each failure is given a sequence number when it happens; the scope
 //!    reports the failures it owns sorted by it, so "first" means first in
-//!    time even if a handle passed the error on later.
+//!    time.
 //!
 //! # Lock order
 //!
-//! A task's cell before `state` (see `task.rs`); `state` is never held
-//! while user code or a cancellation runs.
+//! `state` and `own_tokens` are never held together, nor while user code
+//! or a cancellation runs.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
-use super::current::{Ambient, TaskContext, CURRENT};
+use super::current::{Ambient, ScopeContext, CURRENT};
 use super::error::ScopeError;
 use super::join::JoinCounter;
-use super::task::{Outcome, TaskCell};
 use crate::loom::sync::Arc;
 use crate::{CancelReason, CancellationSource, Registration};
 
@@ -75,18 +80,19 @@ pub(crate) type PanicPayload = Box<dyn Any + Send>;
 /// When a failure happened, and whether it was how cancelled code stopped.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Failure {
-    /// Order of the failures within the scope (invariant 3).
+    /// Order of the failures within the scope (invariant 4).
     pub(crate) seq: u64,
+    /// The failed task, `None` for the body.
+    pub(crate) task: Option<u64>,
     /// The failing code's token was already cancelled: this error is how it
     /// stopped, not a new failure (Kotlin's rule for `CancellationException`).
     pub(crate) while_cancelled: bool,
 }
 
-/// A running task as its scope sees it: a name and a way to abort it.
-pub(crate) trait RunningTask: Send + Sync {
-    fn name(&self) -> String;
-    fn abort(&self);
-    fn is_finished(&self) -> bool;
+/// A task as its scope sees it (invariant 2).
+struct Tracked {
+    name: TaskName,
+    abort: AbortHandle,
 }
 
 pub(crate) struct Settings {
@@ -100,9 +106,8 @@ pub(crate) struct Settings {
 struct State<E> {
     failures: Vec<(Failure, E)>,
     panics: Vec<PanicPayload>,
-    /// Every task spawned and not yet swept (invariant 2): weak, so a
-    /// finished task's cell is freed as soon as its handle and guard are.
-    running: Vec<Weak<dyn RunningTask>>,
+    /// Every task spawned and not yet swept (invariant 2).
+    tasks: Vec<Tracked>,
 }
 
 /// When the scope was cancelled, and whether by its own deadline.
@@ -117,7 +122,11 @@ pub(crate) struct ScopeShared<E> {
     pub(crate) join: Arc<JoinCounter>,
     limit: Option<StdArc<Semaphore>>,
     next_failure: AtomicU64,
+    next_task: AtomicU64,
     state: Mutex<State<E>>,
+    /// Tasks' own tokens, created on first use (by the task or its handle).
+    own_tokens: Mutex<HashMap<u64, StdArc<CancellationSource>>>,
+    own_count: AtomicUsize,
     cancelled_at: StdArc<OnceLock<CancelledAt>>,
     _on_cancel: OnceLock<Registration>,
 }
@@ -146,10 +155,13 @@ impl<E: Send + 'static> ScopeShared<E> {
             join,
             limit,
             next_failure: AtomicU64::new(0),
+            next_task: AtomicU64::new(0),
+            own_tokens: Mutex::new(HashMap::new()),
+            own_count: AtomicUsize::new(0),
             state: Mutex::new(State {
                 failures: Vec::new(),
                 panics: Vec::new(),
-                running: Vec::new(),
+                tasks: Vec::new(),
             }),
             cancelled_at: StdArc::new(OnceLock::new()),
             _on_cancel: OnceLock::new(),
@@ -177,7 +189,12 @@ impl<E: Send + 'static> ScopeShared<E> {
     /// returned by code whose token was already cancelled is how that code
     /// stops, not a new failure (Kotlin's rule for `CancellationException`),
     /// so it cancels nobody; it is still reported.
-    pub(crate) fn on_failure(&self, who: &TaskName, while_cancelled: bool) -> Failure {
+    pub(crate) fn on_failure(
+        &self,
+        who: &TaskName,
+        task: Option<u64>,
+        while_cancelled: bool,
+    ) -> Failure {
         let seq = self.next_failure.fetch_add(1, Ordering::AcqRel);
         if self.settings.policy == Policy::FailFast && !while_cancelled {
             self.source
@@ -185,6 +202,7 @@ impl<E: Send + 'static> ScopeShared<E> {
         }
         Failure {
             seq,
+            task,
             while_cancelled,
         }
     }
@@ -203,32 +221,40 @@ impl<E: Send + 'static> ScopeShared<E> {
         name: TaskName,
         future: F,
         permit: Option<OwnedSemaphorePermit>,
-    ) -> StdArc<TaskCell<T, E>>
+    ) -> (JoinHandle<TaskOutput<T>>, u64)
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.admit(name);
-        let cell = StdArc::clone(&guard.cell);
+        let guard = self.admit();
+        let id = guard.id;
         let limit = if permit.is_none() {
             self.limit.clone()
         } else {
             None
         };
-        let ambient = Ambient::Task(cell.clone());
+        let ambient = Ambient::Task {
+            scope: StdArc::clone(self) as StdArc<dyn ScopeContext>,
+            id,
+            own: OnceLock::new(),
+        };
+        let tracked_name = name.clone();
         let task = tokio::spawn(async move {
             let _permit = match (permit, limit) {
                 (Some(permit), _) => Some(permit),
                 (None, Some(limit)) => limit.acquire_owned().await.ok(),
                 (None, None) => None,
             };
-            let result = CURRENT
-                .scope(ambient, AssertUnwindSafe(future).catch_unwind())
+            let (result, while_cancelled) = CURRENT
+                .scope(ambient, async {
+                    let result = AssertUnwindSafe(future).catch_unwind().await;
+                    (result, CURRENT.with(Ambient::is_cancelled))
+                })
                 .await;
-            guard.complete(result);
+            guard.complete(name, result, while_cancelled)
         });
-        let _ = cell.join_handle.set(task);
-        cell
+        self.track(tracked_name, task.abort_handle());
+        (task, id)
     }
 
     /// Runs `f` on tokio's blocking pool as a task of this scope. It gets
@@ -237,67 +263,131 @@ impl<E: Send + 'static> ScopeShared<E> {
         self: &StdArc<Self>,
         name: TaskName,
         f: F,
-    ) -> StdArc<TaskCell<T, E>>
+    ) -> (JoinHandle<TaskOutput<T>>, u64)
     where
         F: FnOnce(crate::CancellationToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.admit(name);
-        let cell = StdArc::clone(&guard.cell);
-        let token = TaskContext::token(&*cell);
+        let guard = self.admit();
+        let id = guard.id;
+        let token = self.own_token(id);
+        let tracked_name = name.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(token)));
-            guard.complete(result);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(token.clone())));
+            guard.complete(name, result, token.is_cancelled())
         });
-        let _ = cell.join_handle.set(task);
-        cell
+        self.track(tracked_name, task.abort_handle());
+        (task, id)
     }
 
-    /// Counts a new task in, before it is spawned, and registers it so the
-    /// scope can name and abort it.
-    fn admit<T: Send + 'static>(self: &StdArc<Self>, name: TaskName) -> TaskGuard<T, E> {
+    /// Counts a new task in, before it is spawned.
+    fn admit(self: &StdArc<Self>) -> TaskGuard<E> {
         let admitted = self.join.try_add();
         assert!(admitted, "a scope accepted a task after it finished");
-        let cell = StdArc::new(TaskCell::new(name, StdArc::clone(self)));
-        let weak: Weak<dyn RunningTask> = StdArc::downgrade(&cell) as Weak<dyn RunningTask>;
+        TaskGuard {
+            shared: StdArc::clone(self),
+            id: self.next_task.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Remembers a spawned task so it can be named and aborted.
+    fn track(&self, name: TaskName, abort: AbortHandle) {
         let mut state = self.lock();
-        let running = &mut state.running;
-        if running.len() == running.capacity() {
+        let tasks = &mut state.tasks;
+        if tasks.len() == tasks.capacity() {
             // Sweep finished tasks before growing: amortised O(1), and the
             // list never holds more than twice the tasks alive at its peak.
-            running.retain(|task| task.strong_count() > 0);
-            running.reserve(running.len().max(4));
+            tasks.retain(|task| !task.abort.is_finished());
+            tasks.reserve(tasks.len().max(4));
         }
-        running.push(weak);
-        drop(state);
-        TaskGuard {
-            cell,
-            completed: false,
-        }
+        tasks.push(Tracked { name, abort });
     }
 
     /// Aborts every task still running (the grace period is over).
     pub(crate) fn abort_running(&self) {
-        for task in self.live_tasks() {
+        let running: Vec<AbortHandle> = self
+            .lock()
+            .tasks
+            .iter()
+            .filter(|task| !task.abort.is_finished())
+            .map(|task| task.abort.clone())
+            .collect();
+        for task in running {
             task.abort();
         }
     }
 
-    fn live_tasks(&self) -> Vec<StdArc<dyn RunningTask>> {
+    /// Names of the tasks still running.
+    pub(crate) fn running_names(&self) -> Vec<String> {
         self.lock()
-            .running
+            .tasks
             .iter()
-            .filter_map(Weak::upgrade)
+            .filter(|task| !task.abort.is_finished())
+            .map(|task| task.name.to_string())
             .collect()
     }
 
-    /// Names of the tasks still running.
-    pub(crate) fn running_names(&self) -> Vec<String> {
-        self.live_tasks()
+    /// The own token of task `id`, created on first use.
+    pub(crate) fn own_token(&self, id: u64) -> crate::CancellationToken {
+        self.own_source(id).token()
+    }
+
+    /// Cancels task `id` alone, through its own token.
+    pub(crate) fn cancel_task(&self, id: u64, reason: CancelReason) {
+        // Cancelled after the lock is released: callbacks may ask for tokens.
+        self.own_source(id).cancel_with(reason);
+    }
+
+    fn own_source(&self, id: u64) -> StdArc<CancellationSource> {
+        let mut own = self
+            .own_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let source = own.entry(id).or_insert_with(|| {
+            self.own_count.fetch_add(1, Ordering::Relaxed);
+            StdArc::new(CancellationSource::linked([&self.source.token()]))
+        });
+        StdArc::clone(source)
+    }
+
+    /// Drops task `id`'s own token, if it had one.
+    fn forget_own(&self, id: u64) {
+        if self.own_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let removed = self
+            .own_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        if removed.is_some() {
+            self.own_count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands task `id`'s failure to its handle.
+    pub(crate) fn claim_failure(&self, id: u64) -> Option<E> {
+        let mut state = self.lock();
+        let index = state
+            .failures
             .iter()
-            .filter(|task| !task.is_finished())
-            .map(|task| task.name())
-            .collect()
+            .position(|(failure, _)| failure.task == Some(id))?;
+        Some(state.failures.remove(index).1)
+    }
+
+    /// Whether task `id` is cancelled: its own token if it has one, else
+    /// the scope's.
+    fn task_is_cancelled(&self, id: u64) -> bool {
+        if self.own_count.load(Ordering::Relaxed) > 0 {
+            let own = self
+                .own_tokens
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(source) = own.get(&id) {
+                return source.is_cancelled();
+            }
+        }
+        self.source.is_cancelled()
     }
 
     /// Waits until `delay` after the scope was cancelled.
@@ -410,43 +500,61 @@ impl<E: Send + 'static> ScopeShared<E> {
     }
 }
 
-/// Accounts for one task however it ends (invariant 1).
-pub(crate) struct TaskGuard<T: Send + 'static, E: Send + 'static> {
-    cell: StdArc<TaskCell<T, E>>,
-    completed: bool,
+/// What a task's future returns to its handle. A failure's error stays
+/// with the scope until the handle claims it (invariant 3).
+pub(crate) enum TaskOutput<T> {
+    Completed(T),
+    Failed,
+    Panicked,
 }
 
-impl<T: Send + 'static, E: Send + 'static> TaskGuard<T, E> {
-    fn complete(mut self, result: std::thread::Result<Result<T, E>>) {
-        let shared = &self.cell.shared;
-        let outcome = match result {
-            Ok(Ok(value)) => Outcome::Completed(value),
+/// Accounts for one task however it ends (invariant 1).
+pub(crate) struct TaskGuard<E: Send + 'static> {
+    shared: StdArc<ScopeShared<E>>,
+    id: u64,
+}
+
+impl<E: Send + 'static> TaskGuard<E> {
+    fn complete<T>(
+        self,
+        name: TaskName,
+        result: std::thread::Result<Result<T, E>>,
+        while_cancelled: bool,
+    ) -> TaskOutput<T> {
+        match result {
+            Ok(Ok(value)) => TaskOutput::Completed(value),
             Ok(Err(error)) => {
-                let while_cancelled = self.cell.token_is_cancelled();
-                Outcome::Failed(shared.on_failure(&self.cell.name, while_cancelled), error)
+                let failure = self
+                    .shared
+                    .on_failure(&name, Some(self.id), while_cancelled);
+                self.shared.push_failure(failure, error);
+                TaskOutput::Failed
             }
             Err(payload) => {
-                shared.on_panic(&self.cell.name, payload);
-                Outcome::Panicked
+                self.shared.on_panic(&name, payload);
+                TaskOutput::Panicked
             }
-        };
-        self.cell.finish(outcome);
-        self.completed = true;
+        }
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Drop for TaskGuard<T, E> {
+impl<E: Send + 'static> Drop for TaskGuard<E> {
     fn drop(&mut self) {
-        if !self.completed {
-            // Dropped without completing: aborted, or its runtime shut down.
-            let reason = self
-                .cell
-                .shared
-                .source
-                .reason()
-                .unwrap_or_else(|| CancelReason::message("task dropped by its runtime"));
-            self.cell.finish(Outcome::Aborted(reason));
-        }
-        JoinCounter::release(&self.cell.shared.join);
+        self.shared.forget_own(self.id);
+        JoinCounter::release(&self.shared.join);
+    }
+}
+
+impl<E: Send + 'static> ScopeContext for ScopeShared<E> {
+    fn join(&self) -> Arc<JoinCounter> {
+        Arc::clone(&self.join)
+    }
+
+    fn own_token(&self, task: u64) -> crate::CancellationToken {
+        ScopeShared::own_token(self, task)
+    }
+
+    fn task_is_cancelled(&self, task: u64) -> bool {
+        ScopeShared::task_is_cancelled(self, task)
     }
 }
