@@ -8,6 +8,7 @@
 //! the deadlines.
 
 mod callback;
+mod child;
 mod node;
 mod reason;
 mod registration;
@@ -17,6 +18,7 @@ mod token;
 mod until;
 mod wait;
 
+pub(crate) use child::{cancel_child, ChildToken};
 pub use reason::{CancelReason, Cancelled};
 pub use registration::Registration;
 pub use source::CancellationSource;

@@ -27,19 +27,23 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::FutureExt;
+use pin_project_lite::pin_project;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::futures::TaskLocalFuture;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 use super::current::{Ambient, ScopeContext, CURRENT};
 use super::error::ScopeError;
 use super::join::JoinCounter;
+use crate::cancel::ChildToken;
 use crate::loom::sync::Arc;
 use crate::{CancelReason, CancellationSource, Registration};
 
@@ -125,7 +129,7 @@ pub(crate) struct ScopeShared<E> {
     next_task: AtomicU64,
     state: Mutex<State<E>>,
     /// Tasks' own tokens, created on first use (by the task or its handle).
-    own_tokens: Mutex<HashMap<u64, StdArc<CancellationSource>>>,
+    own_tokens: Mutex<HashMap<u64, ChildToken>>,
     own_count: AtomicUsize,
     cancelled_at: StdArc<OnceLock<CancelledAt>>,
     _on_cancel: OnceLock<Registration>,
@@ -228,31 +232,27 @@ impl<E: Send + 'static> ScopeShared<E> {
     {
         let guard = self.admit();
         let id = guard.id;
-        let limit = if permit.is_none() {
-            self.limit.clone()
-        } else {
-            None
-        };
         let ambient = Ambient::Task {
             scope: StdArc::clone(self) as StdArc<dyn ScopeContext>,
             id,
             own: OnceLock::new(),
         };
         let tracked_name = name.clone();
-        let task = tokio::spawn(async move {
-            let _permit = match (permit, limit) {
-                (Some(permit), _) => Some(permit),
-                (None, Some(limit)) => limit.acquire_owned().await.ok(),
-                (None, None) => None,
-            };
-            let (result, while_cancelled) = CURRENT
-                .scope(ambient, async {
-                    let result = AssertUnwindSafe(future).catch_unwind().await;
-                    (result, CURRENT.with(Ambient::is_cancelled))
-                })
-                .await;
-            guard.complete(name, result, while_cancelled)
-        });
+        let task = TaskFuture {
+            inner: CURRENT.scope(ambient, Guarded { future }),
+            done: Some((guard, name)),
+        };
+        let task = match (permit, self.limit.clone()) {
+            (None, None) => tokio::spawn(task),
+            (Some(permit), _) => tokio::spawn(async move {
+                let _permit = permit;
+                task.await
+            }),
+            (None, Some(limit)) => tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                task.await
+            }),
+        };
         self.track(tracked_name, task.abort_handle());
         (task, id)
     }
@@ -329,25 +329,23 @@ impl<E: Send + 'static> ScopeShared<E> {
 
     /// The own token of task `id`, created on first use.
     pub(crate) fn own_token(&self, id: u64) -> crate::CancellationToken {
-        self.own_source(id).token()
+        let mut own = self
+            .own_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        own.entry(id)
+            .or_insert_with(|| {
+                self.own_count.fetch_add(1, Ordering::Relaxed);
+                ChildToken::new(&self.source.token())
+            })
+            .token()
     }
 
     /// Cancels task `id` alone, through its own token.
     pub(crate) fn cancel_task(&self, id: u64, reason: CancelReason) {
         // Cancelled after the lock is released: callbacks may ask for tokens.
-        self.own_source(id).cancel_with(reason);
-    }
-
-    fn own_source(&self, id: u64) -> StdArc<CancellationSource> {
-        let mut own = self
-            .own_tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let source = own.entry(id).or_insert_with(|| {
-            self.own_count.fetch_add(1, Ordering::Relaxed);
-            StdArc::new(CancellationSource::linked([&self.source.token()]))
-        });
-        StdArc::clone(source)
+        let token = self.own_token(id);
+        crate::cancel::cancel_child(&token, reason);
     }
 
     /// Drops task `id`'s own token, if it had one.
@@ -360,8 +358,9 @@ impl<E: Send + 'static> ScopeShared<E> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
-        if removed.is_some() {
+        if let Some(own) = removed {
             self.own_count.fetch_sub(1, Ordering::Relaxed);
+            own.unlink(&self.source.token());
         }
     }
 
@@ -497,6 +496,62 @@ impl<E: Send + 'static> ScopeShared<E> {
     /// Whether an ancestor (or a token the scope was linked to) cancelled it.
     pub(crate) fn cancelled_from_outside(&self) -> bool {
         self.source.reason().is_some_and(|r| r.is_inherited())
+    }
+}
+
+pin_project! {
+    /// A task as spawned: the user's future in its ambient scope, then its
+    /// accounting. Written by hand rather than as an `async` block, which
+    /// would store the user's future twice (as a capture and as a local)
+    /// and make every idle task bigger.
+    struct TaskFuture<F, E>
+    where
+        E: Send,
+        E: 'static,
+    {
+        #[pin]
+        inner: TaskLocalFuture<Ambient, Guarded<F>>,
+        done: Option<(TaskGuard<E>, TaskName)>,
+    }
+}
+
+impl<F, T, E> Future for TaskFuture<F, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Send + 'static,
+{
+    type Output = TaskOutput<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutput<T>> {
+        let this = self.project();
+        let (result, while_cancelled) = std::task::ready!(this.inner.poll(cx));
+        let (guard, name) = this.done.take().expect("a task polled after completion");
+        Poll::Ready(guard.complete(name, result, while_cancelled))
+    }
+}
+
+pin_project! {
+    /// Polls the user's future catching panics; on completion also says
+    /// whether the task's token was cancelled by then (read inside the
+    /// ambient scope, where the task's own token is).
+    struct Guarded<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = (std::thread::Result<F::Output>, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                Poll::Ready((Ok(output), CURRENT.with(Ambient::is_cancelled)))
+            }
+            Err(payload) => Poll::Ready((Err(payload), true)),
+        }
     }
 }
 

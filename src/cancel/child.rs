@@ -1,0 +1,59 @@
+//! A bare child token for the crate's own use: linked to one parent, no
+//! timer, no public source. Scopes give each task that asks one (its own
+//! token), so it is kept to a node and a key.
+
+use super::node::{self, Handler, Node};
+use super::reason::{CancelReason, SharedReason};
+use super::token::CancellationToken;
+use crate::loom::sync::Arc;
+
+pub(crate) struct ChildToken {
+    node: Arc<Node>,
+    /// The key in the parent's registry; `None` if the parent was already
+    /// cancelled (then so is this one) or can never be.
+    key: Option<usize>,
+}
+
+impl ChildToken {
+    /// A token cancelled when `parent` is, or alone by [`ChildToken::cancel`].
+    pub(crate) fn new(parent: &CancellationToken) -> Self {
+        let node = Node::new();
+        let key = match parent.node() {
+            None => None,
+            Some(parent) => match parent.register(Handler::Child(Arc::clone(&node))) {
+                Ok(key) => Some(key),
+                Err(handler) => {
+                    drop(handler);
+                    if let Some(origin) = parent.origin() {
+                        node::cancel(&node, origin.root_reason(), true);
+                    }
+                    None
+                }
+            },
+        };
+        ChildToken { node, key }
+    }
+
+    pub(crate) fn token(&self) -> CancellationToken {
+        CancellationToken::from_node(Arc::clone(&self.node))
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.node.is_cancelled()
+    }
+
+    /// Unlinks from `parent`, which must be the one given to `new`.
+    pub(crate) fn unlink(self, parent: &CancellationToken) {
+        if let (Some(key), Some(parent)) = (self.key, parent.node()) {
+            drop(parent.deregister(key));
+        }
+    }
+}
+
+/// Cancels the source behind `token` (crate-internal: only the owner of a
+/// [`ChildToken`] may call it).
+pub(crate) fn cancel_child(token: &CancellationToken, reason: CancelReason) {
+    if let Some(node) = token.node() {
+        node::cancel(node, SharedReason::new(reason), false);
+    }
+}
