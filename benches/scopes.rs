@@ -5,9 +5,8 @@
 //! Batch cases report time per task (the batch's time divided by its size)
 //! on a 2-worker multi-thread runtime.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,33 +17,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken as UtilToken;
 use tokio_util::task::TaskTracker;
 
-// ---- heap accounting, switched on only while measuring bytes -------------
+mod support;
 
-struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments; the
-// counter is bookkeeping only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use support::{listing_only, median_ns, COUNTING, LIVE_BYTES};
 
 const SPAWNS: usize = 100_000;
 const WAITERS: usize = 10_000;
@@ -310,21 +285,6 @@ fn idle_task_bytes(rt: &Runtime) -> (f64, f64, f64) {
 
 // ---- the summary table --------------------------------------------------------
 
-fn median_ns(group: &str, id: &str) -> Option<f64> {
-    let exe = std::env::current_exe().ok()?;
-    let target = exe.parent()?.parent()?.parent()?;
-    let path = target
-        .join("criterion")
-        .join(group)
-        .join(id)
-        .join("new/estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let estimate = &median[median.find("\"point_estimate\":")? + 17..];
-    let end = estimate.find([',', '}'])?;
-    estimate[..end].trim().parse().ok()
-}
-
 fn summary() {
     let show = |group: &str, ids: &[&str]| {
         let base = median_ns(group, ids[1]);
@@ -366,7 +326,7 @@ fn main() {
     spawn_cancel(&mut c);
     nested_open_exit(&mut c);
     c.final_summary();
-    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+    if !listing_only() {
         summary();
     }
 }

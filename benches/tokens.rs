@@ -6,11 +6,10 @@
 //! Per-child and per-task cases report time per child or task (the batch's
 //! time divided by its size), so every row reads as "cost of one".
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -19,33 +18,9 @@ use criterion::{BenchmarkId, Criterion};
 use taskscope::CancellationSource;
 use tokio_util::sync::CancellationToken as UtilToken;
 
-// ---- heap accounting, switched on only while measuring bytes -------------
+mod support;
 
-struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments; the
-// counter is bookkeeping only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use support::{listing_only, median_ns, COUNTING, LIVE_BYTES};
 
 /// Heap bytes per item that `make` keeps alive, over `n` items.
 fn bytes_per_item<T>(n: usize, mut make: impl FnMut() -> T) -> f64 {
@@ -283,22 +258,6 @@ fn wake(c: &mut Criterion) {
 
 // ---- the summary table ------------------------------------------------------
 
-/// Reads criterion's median estimate (ns) for one benchmark of this run.
-fn median_ns(group: &str, id: &str) -> Option<f64> {
-    let deps = std::env::current_exe().ok()?;
-    let target = deps.parent()?.parent()?.parent()?; // target/release/deps/bench
-    let path = target
-        .join("criterion")
-        .join(group)
-        .join(id)
-        .join("new/estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let estimate = &median[median.find("\"point_estimate\":")? + 17..];
-    let end = estimate.find([',', '}'])?;
-    estimate[..end].trim().parse().ok()
-}
-
 fn summary() {
     let rows: [(&str, &str, &str); 10] = [
         ("is_cancelled", "", "≤ 0.2×"),
@@ -349,7 +308,7 @@ fn main() {
     fan_out(&mut c);
     wake(&mut c);
     c.final_summary();
-    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+    if !listing_only() {
         summary();
     }
 }

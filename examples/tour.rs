@@ -1,6 +1,7 @@
-//! A tour of the cancellation layer: a source and its token, a linked token
-//! with a per-operation timeout, a callback, and a task that stops when its
-//! token fires. Run it with `cargo run --example tour`.
+//! A tour of taskscope: a source and its token, a linked token with a
+//! per-operation timeout, a callback, a task that stops when its token
+//! fires, and a scope whose first failure cancels and joins its siblings.
+//! Run it with `cargo run --example tour`.
 
 use std::time::Duration;
 
@@ -70,4 +71,30 @@ async fn main() {
         reason.is_inherited(),
         reason.root()
     );
+
+    println!("5. A scope owns its tasks: the first failure cancels the others, and the");
+    println!("   scope returns only after every task has stopped.");
+    let result = taskscope::scope(async |s| {
+        s.spawn_named("crawler", async move {
+            crawl("scoped crawl", &taskscope::token(), started).await?;
+            Ok(())
+        });
+        s.spawn_named("quota check", async {
+            sleep(Duration::from_millis(220)).await;
+            Err::<(), _>(std::io::Error::other("quota exceeded"))
+        });
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match result {
+        Ok(()) => println!("   scope finished"),
+        Err(err) => {
+            let errors = err.into_errors();
+            println!(
+                "   scope failed: {} ({} error(s) in all; the others were caused by the cancel)",
+                errors[0],
+                errors.len()
+            );
+        }
+    }
 }
