@@ -46,12 +46,40 @@ async fn get_customer_summary(
     .await
 }
 
+/// The same with the macro, which also names the scope and bounds it.
+async fn get_customer_summary_macro(id: u32) -> Result<String, taskscope::ScopeError<io::Error>> {
+    taskscope::scope!(
+        name = "customer summary",
+        timeout = Duration::from_secs(2),
+        |s| {
+            let customer = s.spawn_named("customer", call("customer", 80, false));
+            let orders = s.spawn_named("orders", call("orders", 150, false));
+            let balance = s.spawn_named("billing", call("billing", 40, false));
+            Ok(format!(
+                "customer #{id}: {} / {} / {}",
+                customer.await?,
+                orders.await?,
+                balance.await?
+            ))
+        }
+    )
+    .await
+}
+
 #[tokio::main]
 async fn main() {
     println!("all three succeed:");
     println!(
         "  -> {:?}\n",
         get_customer_summary(7, false)
+            .await
+            .map_err(|e| e.to_string())
+    );
+
+    println!("the macro form:");
+    println!(
+        "  -> {:?}\n",
+        get_customer_summary_macro(7)
             .await
             .map_err(|e| e.to_string())
     );

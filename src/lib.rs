@@ -48,6 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cancel;
+mod host;
 mod loom;
 mod scope;
 
@@ -61,8 +62,282 @@ pub use scope::{
     ScopeError, TaskHandle, DEFAULT_WARN_AFTER,
 };
 
+pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE};
+
+/// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
+///
+/// The body is a closure taking the scope (`|s| { … }`); options go first as
+/// `key = value` pairs. It expands to a [`ScopeBuilder`] chain ending in
+/// `.run(async |s| { … })` (or `run_or_move_on`, or `race`), so it is a
+/// future: `.await` it.
+///
+/// The scope's name defaults to where the macro is called (`file:line`),
+/// so warnings and errors point at your code. A `scope!` inside another
+/// scope (its body or one of its tasks) links to it.
+///
+/// | option | value | builder call |
+/// |---|---|---|
+/// | `name` | `impl Into<Arc<str>>` | [`ScopeBuilder::name`] |
+/// | `policy` | `fail_fast` (default), `supervise`, `race` | [`ScopeBuilder::policy`], or [`ScopeBuilder::race`] |
+/// | `limit` | `usize` | [`ScopeBuilder::limit`] |
+/// | `grace` | `Duration` | [`ScopeBuilder::grace_period`] |
+/// | `warn_after` | `Duration` | [`ScopeBuilder::warn_after`] |
+/// | `timeout` | `Duration` ("fail" form) | [`ScopeBuilder::timeout`] |
+/// | `move_on_after` | `Duration` ("move on" form: `Ok(None)`) | [`ScopeBuilder::timeout`] + [`ScopeBuilder::run_or_move_on`] |
+/// | `deadline` | `tokio::time::Instant` | [`ScopeBuilder::deadline`] |
+/// | `shield` | `Duration` (required bound) | [`ScopeBuilder::shielded`] |
+/// | `parent` | a [`CancellationToken`] | [`ScopeBuilder::parent`] |
+///
+/// # What it expands to
+///
+/// ```text
+/// scope!(name = "fetch", timeout = Duration::from_secs(5), |s| { body })
+/// // becomes
+/// ::taskscope::ScopeBuilder::new()
+///     .name("fetch")
+///     .timeout(Duration::from_secs(5))
+///     .run(async |s| { body })
+/// ```
+///
+/// # Examples
+///
+/// No options: a fail-fast scope.
+///
+/// ```
+/// use taskscope::{scope, Cancelled};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let total = scope!(|s| {
+///     let a = s.spawn(async { Ok::<_, Cancelled>(1) });
+///     let b = s.spawn(async { Ok(2) });
+///     Ok(a.await? + b.await?)
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(total, 3);
+/// # }
+/// ```
+///
+/// `name`, `policy = supervise` and `limit`:
+///
+/// ```
+/// use taskscope::{scope, ScopeError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let result = scope!(name = "import", policy = supervise, limit = 4, |s| {
+///     for i in 0..10 {
+///         s.spawn(async move {
+///             if i == 3 {
+///                 return Err(std::io::Error::other("row 3 is malformed"));
+///             }
+///             Ok(())
+///         });
+///     }
+///     Ok(())
+/// })
+/// .await;
+/// assert!(matches!(result, Err(ScopeError::Failed { .. }))); // the other rows ran
+/// # }
+/// ```
+///
+/// `timeout` (fail) and `move_on_after` (carry on):
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope::{scope, Cancelled};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let slow = async { tokio::time::sleep(Duration::from_secs(10)).await };
+/// let failed = scope!(timeout = Duration::from_secs(1), |s| {
+///     s.token().run_until_cancelled(slow).await?;
+///     Ok::<_, Cancelled>(())
+/// })
+/// .await;
+/// assert!(failed.unwrap_err().is_timeout());
+///
+/// let moved_on = scope!(move_on_after = Duration::from_secs(1), |s| {
+///     s.token().run_until_cancelled(std::future::pending::<()>()).await?;
+///     Ok::<_, Cancelled>(42)
+/// })
+/// .await;
+/// assert_eq!(moved_on.unwrap(), None);
+/// # }
+/// ```
+///
+/// `deadline`:
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope::{scope, Cancelled};
+/// use tokio::time::Instant;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let at = Instant::now() + Duration::from_secs(2);
+/// let result = scope!(deadline = at, |s| {
+///     s.token().cancelled().await;
+///     Err::<(), _>(Cancelled::new(s.token().reason().unwrap()))
+/// })
+/// .await;
+/// assert!(result.unwrap_err().is_timeout());
+/// # }
+/// ```
+///
+/// `policy = race`: the first success wins.
+///
+/// ```
+/// use taskscope::{scope, Cancelled};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let winner = scope!(policy = race, |r| {
+///     r.spawn(async { Ok::<_, Cancelled>("mirror a") });
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(winner, "mirror a");
+/// # }
+/// ```
+///
+/// `grace` and `warn_after`: stubborn tasks are aborted after the grace
+/// period; a warning names them first.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope::{scope, Cancelled};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let result = scope!(grace = Duration::from_secs(2), warn_after = Duration::from_secs(1), |s| {
+///     let stubborn = s.spawn(async {
+///         std::future::pending::<()>().await; // never looks at its token
+///         Ok::<_, Cancelled>(())
+///     });
+///     s.cancel();
+///     stubborn.await
+/// })
+/// .await;
+/// assert!(result.is_err()); // aborted
+/// # }
+/// ```
+///
+/// `parent` (explicit token passing) and `shield` (cleanup that must run):
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope::{scope, CancellationSource, Cancelled};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = CancellationSource::new();
+/// request.cancel();
+/// let cleaned = scope!(parent = request.token(), |s| {
+///     assert!(s.token().is_cancelled());
+///     let flushed = scope!(shield = Duration::from_secs(5), |cleanup| {
+///         Ok::<_, Cancelled>(!cleanup.token().is_cancelled())
+///     })
+///     .await
+///     .unwrap();
+///     Ok::<_, Cancelled>(flushed)
+/// })
+/// .await
+/// .unwrap();
+/// assert!(cleaned);
+/// # }
+/// ```
+pub use taskscope_macros::scope;
+
+/// Runs `async fn main` in a root scope whose token fires on SIGINT or
+/// SIGTERM (Ctrl-C where there are no Unix signals) with
+/// [`CancelReason::Shutdown`]; see [`run_main`], which it expands to.
+///
+/// Options (all optional): `flavor = "multi_thread"` (default) or
+/// `"current_thread"`, `worker_threads = N`, and `shutdown_grace = "30s"`
+/// (also `"500ms"`, `"2m"`; default [`DEFAULT_SHUTDOWN_GRACE`], .NET's
+/// `HostOptions.ShutdownTimeout`). Tasks still running when the grace
+/// period ends are aborted; a second signal aborts at once.
+///
+/// `main` may return `()` or `Result<(), E: Debug>`. The process exits with
+/// [`exit_code::SUCCESS`] (0, also after a graceful shutdown),
+/// [`exit_code::FAILURE`] (1, an error; printed to stderr),
+/// [`exit_code::ABORTED`] (2, the grace period ran out) or
+/// [`exit_code::INTERRUPTED`] (130, a second signal).
+///
+/// ```no_run
+/// use taskscope::Cancelled;
+///
+/// #[taskscope::main(shutdown_grace = "10s")]
+/// async fn main() -> Result<(), Cancelled> {
+///     let stopping = taskscope::token();
+///     while !stopping.is_cancelled() {
+///         // one unit of work, honouring `stopping`
+///         stopping.run_until_cancelled(tokio::time::sleep(std::time::Duration::from_secs(1))).await.ok();
+///     }
+///     println!("stopping: {}", stopping.reason().unwrap());
+///     Ok(())
+/// }
+/// ```
+///
+/// It expands to roughly:
+///
+/// ```text
+/// fn main() -> std::process::ExitCode {
+///     async fn __taskscope_main() -> Result<(), Cancelled> { /* the body */ }
+///     taskscope::run_main(
+///         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap(),
+///         "main (src/main.rs:3)",
+///         Duration::from_millis(10_000),
+///         __taskscope_main(),
+///     )
+/// }
+/// ```
+pub use taskscope_macros::main;
+
+/// Like `#[tokio::test]` (same `flavor`, `worker_threads` and
+/// `start_paused` options; current-thread by default), with the body in a
+/// root scope. The test fails, naming the tasks, if a task started through
+/// taskscope is still running when the body returns; it fails too if the
+/// body returns an `Err`.
+///
+/// ```
+/// #[taskscope::test(start_paused = true)]
+/// async fn nested_scopes_link_to_the_test() {
+///     let token = taskscope::token(); // the test's root scope
+///     let inner = taskscope::scope(async |s| {
+///         Ok::<_, taskscope::Cancelled>(s.token().is_cancelled())
+///     })
+///     .await
+///     .unwrap();
+///     assert!(!inner && !token.is_cancelled());
+/// }
+/// # fn main() {}
+/// ```
+///
+/// It expands to roughly:
+///
+/// ```text
+/// #[test]
+/// fn nested_scopes_link_to_the_test() {
+///     async fn __taskscope_test() { /* the body */ }
+///     taskscope::__private::run_test(
+///         tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap(),
+///         "nested_scopes_link_to_the_test (tests/x.rs:1)",
+///         __taskscope_test(),
+///     )
+/// }
+/// ```
+pub use taskscope_macros::test;
+
 #[doc(hidden)]
-pub use taskscope_macros as __macros;
+pub mod __private {
+    //! Used by the macros' expansions; not part of the API.
+    pub use crate::host::run_test;
+    pub use tokio;
+}
 
 /// The join counter, public only to the loom models (`tests/loom_scope.rs`).
 #[cfg(loom)]

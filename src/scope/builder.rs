@@ -9,12 +9,11 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::current::{self, Ambient, CURRENT};
+use super::current::{self, Ambient, ScopeContext, CURRENT};
 use super::error::ScopeError;
 use super::handle::Scope;
 use super::join::JoinCounter;
 use super::shared::{Policy, ScopeShared, Settings, TaskName};
-use crate::loom::sync::Arc;
 use crate::{CancelReason, CancellationSource, CancellationToken, Cancelled};
 
 /// How long a cancelled scope waits before it warns about tasks still
@@ -370,8 +369,7 @@ impl ScopeBuilder {
             finished: false,
         };
         let ambient = Ambient::Body {
-            token: shared.source.token(),
-            join: Arc::clone(&shared.join),
+            scope: StdArc::clone(&shared) as StdArc<dyn ScopeContext>,
         };
         let body_name = TaskName::Named(StdArc::from("scope body"));
         let watchdog = shared.watchdog();
@@ -459,7 +457,7 @@ impl ScopeBuilder {
         if let Some(deadline) = deadline {
             source.cancel_at(deadline);
         }
-        let join = JoinCounter::new(ambient.map(|a| a.join()))
+        let join = JoinCounter::new(ambient.as_ref().map(Ambient::join))
             .expect("the enclosing scope is still running while its code runs");
         let settings = Settings {
             name: self.name,
@@ -468,7 +466,12 @@ impl ScopeBuilder {
             warn_after: self.warn_after,
             limit: self.limit,
         };
-        ScopeShared::new(settings, source, join)
+        let shared = ScopeShared::new(settings, source, join);
+        if let Some(ambient) = ambient {
+            let child = StdArc::downgrade(&shared);
+            ambient.scope().register_child(child);
+        }
+        shared
     }
 }
 

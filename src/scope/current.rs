@@ -2,7 +2,7 @@
 //! every task, so that `taskscope::token()` and nested scopes find their
 //! enclosing scope without a parameter.
 
-use std::sync::{Arc as StdArc, OnceLock};
+use std::sync::{Arc as StdArc, OnceLock, Weak};
 
 use super::join::JoinCounter;
 use crate::loom::sync::Arc;
@@ -14,8 +14,7 @@ use crate::CancellationToken;
 #[derive(Clone)]
 pub(crate) enum Ambient {
     Body {
-        token: CancellationToken,
-        join: Arc<JoinCounter>,
+        scope: StdArc<dyn ScopeContext>,
     },
     Task {
         scope: StdArc<dyn ScopeContext>,
@@ -27,6 +26,17 @@ pub(crate) enum Ambient {
 
 /// What the ambient scope needs from a scope, whatever its error type.
 pub(crate) trait ScopeContext: Send + Sync {
+    fn token(&self) -> CancellationToken;
+    /// Remembers a scope opened inside this one, to name its tasks.
+    fn register_child(&self, child: Weak<dyn ScopeContext>);
+    /// Names of the tasks still running here and in nested scopes.
+    fn running_tree(&self) -> Vec<String>;
+    /// Names of the tasks still running here.
+    fn running_tree_here(&self) -> Vec<String>;
+    /// Aborts the tasks still running here.
+    fn abort_here(&self);
+    /// Scopes opened inside this one that are still alive.
+    fn children(&self) -> Vec<StdArc<dyn ScopeContext>>;
     fn join(&self) -> Arc<JoinCounter>;
     /// Task `task`'s own token (a child of the scope's), created on first use.
     fn own_token(&self, task: u64) -> CancellationToken;
@@ -36,22 +46,28 @@ pub(crate) trait ScopeContext: Send + Sync {
 impl Ambient {
     pub(crate) fn token(&self) -> CancellationToken {
         match self {
-            Ambient::Body { token, .. } => token.clone(),
+            Ambient::Body { scope } => scope.token(),
             Ambient::Task { scope, id, own } => own.get_or_init(|| scope.own_token(*id)).clone(),
         }
     }
 
     pub(crate) fn join(&self) -> Arc<JoinCounter> {
         match self {
-            Ambient::Body { join, .. } => Arc::clone(join),
-            Ambient::Task { scope, .. } => scope.join(),
+            Ambient::Body { scope } | Ambient::Task { scope, .. } => scope.join(),
+        }
+    }
+
+    /// The scope the current code runs in.
+    pub(crate) fn scope(&self) -> &StdArc<dyn ScopeContext> {
+        match self {
+            Ambient::Body { scope } | Ambient::Task { scope, .. } => scope,
         }
     }
 
     /// Whether the current code's token is cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
         match self {
-            Ambient::Body { token, .. } => token.is_cancelled(),
+            Ambient::Body { scope } => scope.token().is_cancelled(),
             Ambient::Task { scope, id, own } => match own.get() {
                 Some(token) => token.is_cancelled(),
                 None => scope.task_is_cancelled(*id),

@@ -10,7 +10,7 @@ use super::task::TaskHandle;
 use crate::{CancelReason, CancellationToken, Cancelled};
 
 /// A node of the task tree: spawns tasks that it cancels and joins before
-/// it finishes. A body gets `&Scope` from [`scope`](crate::scope) (or a
+/// it finishes. A body gets `&Scope` from [`scope`](crate::scope()) (or a
 /// [`ScopeBuilder`](crate::ScopeBuilder)); the reference cannot leave the
 /// body, so nothing can be spawned into a scope that has finished.
 ///
@@ -279,6 +279,14 @@ impl<E> Scope<E> {
     /// ```
     pub fn name(&self) -> String {
         self.shared.settings.name.to_string()
+    }
+}
+
+impl<E: Send + 'static> Scope<E> {
+    /// Names of the tasks still running in this scope and the scopes inside
+    /// it.
+    pub(crate) fn running_tree(&self) -> Vec<String> {
+        super::current::ScopeContext::running_tree(&*self.shared)
     }
 }
 

@@ -4,7 +4,7 @@
 //! linked to its parent's token; a scope does not finish until its body and
 //! all of its tasks and nested scopes have finished.
 //!
-//! * `builder.rs` opens scopes ([`ScopeBuilder`], [`scope`], [`fail_after`],
+//! * `builder.rs` opens scopes ([`ScopeBuilder`], [`scope()`], [`fail_after`],
 //!   [`move_on_after`]) and holds the one `run` they all go through;
 //! * `handle.rs` is [`Scope`], what a body spawns with;
 //! * `shared.rs` is the state a scope shares with its tasks (invariants at

@@ -111,10 +111,38 @@ where
     T: Send + 'static,
     E: From<Cancelled> + Send + 'static,
 {
-    let builder = ScopeBuilder::new().policy(Policy::Supervise);
-    async move {
+    ScopeBuilder::new().race(body)
+}
+
+impl ScopeBuilder {
+    /// Runs a [`race`] with these options (its policy is always a race).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let winner = taskscope::ScopeBuilder::new()
+    ///     .name("mirrors")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .race(async |r| {
+    ///         r.spawn(async { Ok::<_, taskscope::Cancelled>("a") });
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(winner, "a");
+    /// # }
+    /// ```
+    pub async fn race<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
+    where
+        F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
+        T: Send + 'static,
+        E: From<Cancelled> + Send + 'static,
+    {
         let winner = StdArc::new(Mutex::new(None));
-        let result = builder
+        let result = self
+            .policy(Policy::Supervise)
             .run(async |scope: &Scope<E>| {
                 let racer = Racer {
                     scope,

@@ -30,7 +30,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -131,6 +131,8 @@ pub(crate) struct ScopeShared<E> {
     /// Tasks' own tokens, created on first use (by the task or its handle).
     own_tokens: Mutex<HashMap<u64, ChildToken>>,
     own_count: AtomicUsize,
+    /// Scopes opened inside this one (weak; swept when the list grows).
+    children: Mutex<Vec<Weak<dyn ScopeContext>>>,
     cancelled_at: StdArc<OnceLock<CancelledAt>>,
     _on_cancel: OnceLock<Registration>,
 }
@@ -162,6 +164,7 @@ impl<E: Send + 'static> ScopeShared<E> {
             next_task: AtomicU64::new(0),
             own_tokens: Mutex::new(HashMap::new()),
             own_count: AtomicUsize::new(0),
+            children: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 failures: Vec::new(),
                 panics: Vec::new(),
@@ -303,8 +306,19 @@ impl<E: Send + 'static> ScopeShared<E> {
         tasks.push(Tracked { name, abort });
     }
 
-    /// Aborts every task still running (the grace period is over).
+    /// Aborts every task still running here and in the scopes opened inside
+    /// this one (the grace period is over): orphans of a dropped nested scope
+    /// are aborted with the ancestor that waits for them.
     pub(crate) fn abort_running(&self) {
+        self.abort_here();
+        let mut queue: std::collections::VecDeque<_> = self.children().into();
+        while let Some(child) = queue.pop_front() {
+            child.abort_here();
+            queue.extend(child.children());
+        }
+    }
+
+    fn abort_here(&self) {
         let running: Vec<AbortHandle> = self
             .lock()
             .tasks
@@ -601,6 +615,56 @@ impl<E: Send + 'static> Drop for TaskGuard<E> {
 }
 
 impl<E: Send + 'static> ScopeContext for ScopeShared<E> {
+    fn token(&self) -> crate::CancellationToken {
+        self.source.token()
+    }
+
+    fn register_child(&self, child: Weak<dyn ScopeContext>) {
+        let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        if children.len() == children.capacity() {
+            children.retain(|c| c.strong_count() > 0);
+            let live = children.len();
+            children.reserve(live.max(4));
+        }
+        children.push(child);
+    }
+
+    fn children(&self) -> Vec<StdArc<dyn ScopeContext>> {
+        self.children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
+    fn running_tree(&self) -> Vec<String> {
+        let scope = self.settings.name.to_string();
+        let mut names: Vec<String> = self
+            .running_names()
+            .into_iter()
+            .map(|task| format!("{task} (in scope {scope})"))
+            .collect();
+        // Breadth first, without recursion.
+        let mut queue: std::collections::VecDeque<_> = self.children().into();
+        while let Some(child) = queue.pop_front() {
+            names.extend(child.running_tree_here());
+            queue.extend(child.children());
+        }
+        names
+    }
+
+    fn abort_here(&self) {
+        ScopeShared::abort_here(self);
+    }
+
+    fn running_tree_here(&self) -> Vec<String> {
+        let scope = self.settings.name.to_string();
+        self.running_names()
+            .into_iter()
+            .map(|task| format!("{task} (in scope {scope})"))
+            .collect()
+    }
     fn join(&self) -> Arc<JoinCounter> {
         Arc::clone(&self.join)
     }

@@ -1,0 +1,31 @@
+//! A service for the shutdown tests (`tests/shutdown.rs`), with a short
+//! grace period. `cargo run --example shutdown_probe -- stubborn` adds a
+//! task that ignores cancellation, so a shutdown must abort it after the
+//! 300 ms grace period.
+
+use std::time::Duration;
+
+use taskscope::{scope, Cancelled};
+
+#[taskscope::main(flavor = "multi_thread", worker_threads = 2, shutdown_grace = "300ms")]
+async fn main() -> Result<(), Cancelled> {
+    let stubborn = std::env::args().any(|arg| arg == "stubborn");
+    scope!(|s| {
+        s.spawn_named("polite", async {
+            taskscope::token().cancelled().await;
+            println!("polite: cleanup done");
+            Ok::<_, Cancelled>(())
+        });
+        if stubborn {
+            s.spawn_named("stubborn", async {
+                tokio::time::sleep(Duration::from_secs(3600)).await; // ignores its token
+                println!("stubborn: finished");
+                Ok(())
+            });
+        }
+        println!("ready");
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.into_errors().remove(0))
+}

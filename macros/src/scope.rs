@@ -1,0 +1,150 @@
+//! `scope!`: options as `key = value` pairs, then the body as a closure.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Error, Expr, ExprClosure, Ident, Token};
+
+const ALLOWED: &str = "`name`, `policy`, `limit`, `grace`, `warn_after`, `timeout`, \
+                       `move_on_after`, `deadline`, `shield`, `parent`";
+
+struct Input {
+    options: Vec<(Ident, Expr)>,
+    body: ExprClosure,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut options = Vec::new();
+        while input.peek(Ident) && input.peek2(Token![=]) {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            options.push((key, value));
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        if input.is_empty() {
+            return Err(Error::new(
+                input.span(),
+                "scope! needs a body: a closure such as `|s| { … }` after the options",
+            ));
+        }
+        let body: ExprClosure = input.parse().map_err(|e| {
+            Error::new(
+                e.span(),
+                "expected the scope's body: a closure such as `|s| { … }` (options go first, as `key = value`)",
+            )
+        })?;
+        if body.inputs.len() != 1 {
+            return Err(Error::new(
+                body.inputs.span(),
+                "the scope's body takes one parameter, the scope: `|s| { … }`",
+            ));
+        }
+        let _ = input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            return Err(Error::new(
+                input.span(),
+                "nothing may follow the scope's body",
+            ));
+        }
+        Ok(Input { options, body })
+    }
+}
+
+pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let Input { options, body } = syn::parse2(input)?;
+    let mut builder = quote!(::taskscope::ScopeBuilder::new());
+    let mut seen: Vec<String> = Vec::new();
+    let mut form = quote!(run);
+    let mut race = false;
+    let mut deadline_option: Option<String> = None;
+    for (key, value) in &options {
+        let name = key.to_string();
+        if seen.contains(&name) {
+            return Err(Error::new(key.span(), format!("duplicate option `{name}`")));
+        }
+        seen.push(name.clone());
+        if matches!(
+            name.as_str(),
+            "timeout" | "move_on_after" | "deadline" | "shield"
+        ) {
+            if let Some(earlier) = &deadline_option {
+                return Err(Error::new(
+                    key.span(),
+                    format!("`{name}` and `{earlier}` both set the scope's deadline; use one"),
+                ));
+            }
+            deadline_option = Some(name.clone());
+        }
+        builder = match name.as_str() {
+            "name" => quote!(#builder.name(#value)),
+            "limit" => quote!(#builder.limit(#value)),
+            "grace" => quote!(#builder.grace_period(#value)),
+            "warn_after" => quote!(#builder.warn_after(#value)),
+            "timeout" => quote!(#builder.timeout(#value)),
+            "deadline" => quote!(#builder.deadline(#value)),
+            "shield" => quote!(#builder.shielded(#value)),
+            "parent" => quote!(#builder.parent(&#value)),
+            "move_on_after" => {
+                form = quote!(run_or_move_on);
+                quote!(#builder.timeout(#value))
+            }
+            "policy" => {
+                let policy = match value {
+                    Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
+                    _ => None,
+                };
+                match policy.as_deref() {
+                    Some("fail_fast") => quote!(#builder.policy(::taskscope::Policy::FailFast)),
+                    Some("supervise") => quote!(#builder.policy(::taskscope::Policy::Supervise)),
+                    Some("race") => {
+                        race = true;
+                        builder
+                    }
+                    _ => {
+                        return Err(Error::new(
+                            value.span(),
+                            "`policy` is one of `fail_fast`, `supervise`, `race`",
+                        ))
+                    }
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    key.span(),
+                    format!("unknown scope! option `{name}`; allowed: {ALLOWED}"),
+                ))
+            }
+        };
+    }
+    if race {
+        if seen.iter().any(|k| k == "move_on_after") {
+            return Err(Error::new(
+                body.span(),
+                "`policy = race` cannot be combined with `move_on_after`",
+            ));
+        }
+        form = quote!(race);
+    }
+    if seen.iter().any(|k| k == "shield") && seen.iter().any(|k| k == "parent") {
+        return Err(Error::new(
+            body.span(),
+            "a shielded scope is linked to no parent; drop `parent` or `shield`",
+        ));
+    }
+    let ExprClosure {
+        attrs,
+        capture,
+        inputs,
+        body,
+        ..
+    } = body;
+    Ok(quote! {
+        #builder.#form(#(#attrs)* async #capture |#inputs| #body)
+    })
+}

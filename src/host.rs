@@ -1,0 +1,260 @@
+//! Entry points: the root scope behind `#[taskscope::main]` and
+//! `#[taskscope::test]`, usable without the macros too.
+//!
+//! A process is a root scope whose token fires on SIGINT or SIGTERM (Ctrl-C
+//! where there are no Unix signals) with [`CancelReason::Shutdown`] — the
+//! analogue of .NET's host lifetime and `BackgroundService`'s
+//! `stoppingToken`. After the first signal the scope has a grace period
+//! (.NET's `HostOptions.ShutdownTimeout`, 30 s by default) to finish; tasks
+//! still running then are aborted. A second signal aborts at once.
+
+use std::fmt;
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::{CancelReason, CancellationSource, Cancelled, ScopeBuilder, ScopeError};
+
+/// The exit codes of a process run by [`run_main`] (and so by
+/// `#[taskscope::main]`).
+pub mod exit_code {
+    /// `main` returned `Ok` (also after a graceful shutdown).
+    pub const SUCCESS: u8 = 0;
+    /// `main` returned an error (printed to stderr), or a task failed it.
+    pub const FAILURE: u8 = 1;
+    /// Shutdown was requested and the grace period ran out: what was still
+    /// running was aborted.
+    pub const ABORTED: u8 = 2;
+    /// A second shutdown signal arrived: everything was aborted at once
+    /// (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The grace period `#[taskscope::main]` gives a shutdown unless told
+/// otherwise: 30 s, as .NET's `HostOptions.ShutdownTimeout`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The error type of the root scope: the application's own error, or the
+/// cancellation that stopped it.
+#[derive(Debug)]
+pub enum MainError<E> {
+    /// `main` (or a task it awaited) returned this error.
+    App(E),
+    /// Work stopped because it was cancelled.
+    Cancelled(Cancelled),
+}
+
+impl<E> From<Cancelled> for MainError<E> {
+    fn from(cancelled: Cancelled) -> Self {
+        MainError::Cancelled(cancelled)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for MainError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MainError::App(error) => write!(f, "{error:?}"),
+            MainError::Cancelled(cancelled) => write!(f, "{cancelled}"),
+        }
+    }
+}
+
+/// What `main` may return: `()` or `Result<(), E>` with a `Debug` error.
+pub trait MainResult {
+    /// The error type.
+    type Error: fmt::Debug + Send + 'static;
+    /// As a `Result`.
+    fn into_result(self) -> Result<(), Self::Error>;
+}
+
+impl MainResult for () {
+    type Error = std::convert::Infallible;
+    fn into_result(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Debug + Send + 'static> MainResult for Result<(), E> {
+    type Error = E;
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}
+
+/// Runs `main` as the body of a root scope on `runtime`, shutting down on
+/// SIGINT / SIGTERM with `grace` to finish, and returns the exit code (see
+/// [`exit_code`]). This is what `#[taskscope::main]` expands to.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// fn main() -> std::process::ExitCode {
+///     let runtime = tokio::runtime::Runtime::new().unwrap();
+///     taskscope::run_main(runtime, "main", Duration::from_secs(10), async {
+///         let token = taskscope::token(); // fires on Ctrl-C
+///         token.cancelled().await;
+///         println!("shutting down cleanly");
+///     })
+/// }
+/// ```
+pub fn run_main<F>(
+    runtime: tokio::runtime::Runtime,
+    name: &'static str,
+    grace: Duration,
+    main: F,
+) -> ExitCode
+where
+    F: Future,
+    F::Output: MainResult,
+{
+    let code = runtime.block_on(async move {
+        let shutdown = CancellationSource::new();
+        let mut signals = Signals::new();
+        let root = ScopeBuilder::new()
+            .name(name)
+            .parent(&shutdown.token())
+            .grace_period(grace)
+            .run(async |_scope| main.await.into_result().map_err(MainError::App));
+        tokio::pin!(root);
+        tokio::select! {
+            result = &mut root => return finished(result),
+            () = signals.recv() => {
+                eprintln!("taskscope: shutdown requested; {grace:?} to finish (signal again to abort)");
+                shutdown.cancel_with(CancelReason::Shutdown);
+            }
+        }
+        tokio::select! {
+            result = &mut root => finished(result),
+            () = signals.recv() => {
+                eprintln!("taskscope: second shutdown signal; aborting");
+                exit_code::INTERRUPTED
+            }
+            () = tokio::time::sleep(grace) => {
+                eprintln!("taskscope: grace period of {grace:?} is over; aborting what is still running");
+                exit_code::ABORTED
+            }
+        }
+    });
+    // Shutting the runtime down drops every task still alive: the abort.
+    // Blocking tasks cannot be dropped; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    ExitCode::from(code)
+}
+
+/// The exit code for a root scope that finished.
+fn finished<E: fmt::Debug>(result: Result<(), ScopeError<MainError<E>>>) -> u8 {
+    match result {
+        Ok(()) => exit_code::SUCCESS,
+        Err(error) => {
+            for error in error.into_errors() {
+                match error {
+                    // Stopping because of the shutdown is not a failure.
+                    MainError::Cancelled(c) if c.reason().root() == &CancelReason::Shutdown => {}
+                    other => {
+                        eprintln!("Error: {other}");
+                        return exit_code::FAILURE;
+                    }
+                }
+            }
+            exit_code::SUCCESS
+        }
+    }
+}
+
+/// SIGINT and SIGTERM on Unix, Ctrl-C elsewhere.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.interrupt) => {}
+                () = next(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// How long a test's root scope lets tasks that were still running when the
+/// test returned stop before aborting them.
+const TEST_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `test` as the body of a root scope on `runtime`, and panics (failing
+/// the test) if it returns an error or returns while tasks it started through
+/// taskscope are still running, naming them. What `#[taskscope::test]`
+/// expands to.
+#[doc(hidden)]
+pub fn run_test<F>(runtime: tokio::runtime::Runtime, name: &'static str, test: F)
+where
+    F: Future,
+    F::Output: MainResult,
+{
+    let (result, escaped) = runtime.block_on(async move {
+        let mut escaped = Vec::new();
+        let result = ScopeBuilder::new()
+            .name(name)
+            .grace_period(TEST_GRACE)
+            .run(
+                async |scope: &crate::Scope<MainError<<F::Output as MainResult>::Error>>| {
+                    let outcome = test.await.into_result().map_err(MainError::App);
+                    escaped = scope.running_tree();
+                    if !escaped.is_empty() {
+                        scope.cancel_with(CancelReason::message(
+                            "the test returned with tasks still running",
+                        ));
+                    }
+                    outcome
+                },
+            )
+            .await;
+        (result, escaped)
+    });
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if !escaped.is_empty() {
+        panic!(
+            "test `{name}` returned while tasks it started through taskscope were still running: {}",
+            escaped.join(", ")
+        );
+    }
+    if let Err(error) = result {
+        let errors: Vec<String> = error
+            .into_errors()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        panic!("test `{name}` failed: {}", errors.join("; "));
+    }
+}

@@ -1,0 +1,168 @@
+//! `#[taskscope::main]` in a real process: the example binaries are
+//! started as child processes and sent SIGINT. Checks the graceful path,
+//! the abort after the grace period, and the abort on a second signal, with
+//! the documented exit codes (`taskscope::exit_code`).
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use taskscope::exit_code;
+
+/// `target/<profile>/examples/<name>`. A full `cargo test` builds the
+/// examples; when only this test was built, build the one it needs.
+fn example(name: &str) -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let profile_dir = test.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--example", name]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().unwrap().success(),
+            "cannot build example {name}"
+        );
+    }
+    path
+}
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(name: &str, args: &[&str]) -> Running {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (generously) for a line containing `text`.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                let found = line.contains(text);
+                self.seen.push(line);
+                if found {
+                    return;
+                }
+            }
+        }
+        panic!(
+            "no line containing {text:?}; output so far: {:#?}",
+            self.seen
+        );
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit; returns the code, the time it took, and all output.
+    fn exit(mut self) -> (i32, Duration, Vec<String>) {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let took = started.elapsed();
+                std::thread::sleep(Duration::from_millis(50));
+                self.seen.extend(self.lines.try_iter());
+                return (status.code().unwrap_or(-1), took, self.seen);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the process did not exit; output: {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn sigint_shuts_the_host_down_gracefully_within_the_grace_period() {
+    let mut host = Running::start("host", &[]);
+    host.wait_for("ready");
+    host.wait_for("worker: step 1");
+    host.interrupt();
+    let (code, took, output) = host.exit();
+    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    for line in [
+        "metrics: cleanup done",
+        "worker: cleanup done",
+        "all services stopped",
+    ] {
+        assert!(
+            output.iter().any(|l| l.contains(line)),
+            "missing {line:?} in {output:#?}"
+        );
+    }
+}
+
+#[test]
+fn task_ignoring_cancellation_is_aborted_after_the_grace_period() {
+    let mut probe = Running::start("shutdown_probe", &["stubborn"]);
+    probe.wait_for("ready");
+    probe.interrupt();
+    let (code, took, output) = probe.exit();
+    assert_eq!(code, i32::from(exit_code::ABORTED), "{output:#?}");
+    // 300 ms grace, generous bounds either side.
+    assert!(took >= Duration::from_millis(250), "took {took:?}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        output.iter().any(|l| l.contains("polite: cleanup done")),
+        "{output:#?}"
+    );
+    assert!(
+        !output.iter().any(|l| l.contains("stubborn: finished")),
+        "{output:#?}"
+    );
+}
+
+#[test]
+fn second_sigint_aborts_at_once() {
+    let mut probe = Running::start("shutdown_probe", &["stubborn"]);
+    probe.wait_for("ready");
+    probe.interrupt();
+    probe.wait_for("shutdown requested");
+    probe.interrupt();
+    let (code, _took, output) = probe.exit();
+    assert_eq!(code, i32::from(exit_code::INTERRUPTED), "{output:#?}");
+    assert!(
+        output.iter().any(|l| l.contains("second shutdown signal")),
+        "{output:#?}"
+    );
+}

@@ -1,0 +1,2 @@
+#[taskscope::main(shutdown_grace = "soon")]
+async fn main() {}

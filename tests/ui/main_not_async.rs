@@ -1,0 +1,2 @@
+#[taskscope::main]
+fn main() {}

@@ -1,0 +1,2 @@
+#[taskscope::main(threads = 4)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[taskscope::main(flavor = "multi_thread", worker_threads = "two")]
+async fn main() {}

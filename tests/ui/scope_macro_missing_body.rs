@@ -1,0 +1,3 @@
+fn main() {
+    let _ = taskscope::scope!(name = "no body");
+}

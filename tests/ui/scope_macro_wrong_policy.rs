@@ -1,0 +1,3 @@
+fn main() {
+    let _ = taskscope::scope!(policy = "fast", |s| Ok::<_, taskscope::Cancelled>(()));
+}

@@ -1,0 +1,4 @@
+#[taskscope::test]
+fn checks_something() {}
+
+fn main() {}
