@@ -48,6 +48,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cancel;
+// tokio has no signal support under `--cfg loom`; the models do not need it.
+#[cfg(not(loom))]
 mod host;
 mod loom;
 mod scope;
@@ -62,6 +64,7 @@ pub use scope::{
     ScopeError, TaskHandle, DEFAULT_WARN_AFTER,
 };
 
+#[cfg(not(loom))]
 pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE};
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -333,6 +336,7 @@ pub use taskscope_macros::main;
 pub use taskscope_macros::test;
 
 #[doc(hidden)]
+#[cfg(not(loom))]
 pub mod __private {
     //! Used by the macros' expansions; not part of the API.
     pub use crate::host::run_test;
