@@ -32,6 +32,21 @@ async fn search(
     execute(query, latency, &linked.token()).await
 } // `linked` and `timeout` dropped here: unlinked from the user's token, timer stopped
 
+/// The same with a scope: `parent` links it to the user's token, `timeout`
+/// bounds it, and the scope joins whatever the search spawns.
+async fn search_in_scope(
+    query: &str,
+    latency: Duration,
+    user_cancellation: &CancellationToken,
+) -> Result<String, taskscope::ScopeError<Cancelled>> {
+    taskscope::scope!(
+        parent = user_cancellation.clone(),
+        timeout = Duration::from_millis(200),
+        |s| execute(query, latency, &s.token()).await
+    )
+    .await
+}
+
 #[tokio::main]
 async fn main() {
     let user = CancellationSource::new();
@@ -45,6 +60,9 @@ async fn main() {
         "user token after the timeout: cancelled = {}",
         user.is_cancelled()
     );
+
+    let scoped = search_in_scope("slow, scoped", Duration::from_secs(5), &user.token()).await;
+    println!("scoped search: {:?}", scoped.map_err(|e| e.to_string()));
 
     let token = user.token();
     let pending =

@@ -66,6 +66,17 @@ async fn main() {
     let slow = fetch_with_timeout(Duration::from_secs(5), Duration::from_millis(100)).await;
     println!("slow call, 100 ms timeout: {}", show(slow));
 
+    // The scope form: the same timeout, and every task the fetch starts is
+    // cancelled and joined with it.
+    let scoped = taskscope::scope!(timeout = Duration::from_millis(100), |s| {
+        fetch_external_data(Duration::from_secs(5), &s.token()).await
+    })
+    .await;
+    println!(
+        "scoped slow call, 100 ms timeout: timed out = {}",
+        scoped.is_err_and(|e| e.is_timeout())
+    );
+
     // Or set the timeout after creation: cts.CancelAfter(...)
     let source = CancellationSource::new();
     source.cancel_after(Duration::from_millis(100));
