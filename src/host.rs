@@ -6,7 +6,9 @@
 //! analogue of .NET's host lifetime and `BackgroundService`'s
 //! `stoppingToken`. After the first signal the scope has a grace period
 //! (.NET's `HostOptions.ShutdownTimeout`, 30 s by default) to finish; tasks
-//! still running then are aborted. A second signal aborts at once.
+//! still running then are aborted. A second signal aborts at once. Halfway
+//! through the grace period, and on SIGQUIT at any time, the live task tree
+//! is printed to stderr: what the shutdown is waiting on.
 
 use std::fmt;
 use std::future::Future;
@@ -97,6 +99,7 @@ impl<E: fmt::Debug + Send + 'static> MainResult for Result<(), E> {
 ///     })
 /// }
 /// ```
+#[track_caller]
 pub fn run_main<F>(
     runtime: tokio::runtime::Runtime,
     name: &'static str,
@@ -107,31 +110,54 @@ where
     F: Future,
     F::Output: MainResult,
 {
+    // Made here, outside the async block, so the root scope's location is
+    // the caller's `main`.
+    let builder = ScopeBuilder::new().name(name);
     let code = runtime.block_on(async move {
         let shutdown = CancellationSource::new();
         let mut signals = Signals::new();
-        let root = ScopeBuilder::new()
-            .name(name)
+        // The grace period is enforced here, not by the root scope: when it
+        // ends the process exits ABORTED and the runtime drops what is left.
+        let root = builder
             .parent(&shutdown.token())
-            .grace_period(grace)
             .run(async |_scope| main.await.into_result().map_err(MainError::App));
         tokio::pin!(root);
-        tokio::select! {
-            result = &mut root => return finished(result),
-            () = signals.recv() => {
-                eprintln!("taskscope: shutdown requested; {grace:?} to finish (signal again to abort)");
-                shutdown.cancel_with(CancelReason::Shutdown);
+        loop {
+            tokio::select! {
+                result = &mut root => return finished(result),
+                event = signals.next() => match event {
+                    Event::Stop => break,
+                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::tree()),
+                },
             }
         }
-        tokio::select! {
-            result = &mut root => finished(result),
-            () = signals.recv() => {
-                eprintln!("taskscope: second shutdown signal; aborting");
-                exit_code::INTERRUPTED
-            }
-            () = tokio::time::sleep(grace) => {
-                eprintln!("taskscope: grace period of {grace:?} is over; aborting what is still running");
-                exit_code::ABORTED
+        eprintln!("taskscope: shutdown requested; {grace:?} to finish (signal again to abort)");
+        shutdown.cancel_with(CancelReason::Shutdown);
+        let deadline = tokio::time::Instant::now() + grace;
+        let halfway = tokio::time::sleep(grace / 2);
+        tokio::pin!(halfway);
+        let mut reported = false;
+        loop {
+            tokio::select! {
+                result = &mut root => return finished(result),
+                event = signals.next() => match event {
+                    Event::Stop => {
+                        eprintln!("taskscope: second shutdown signal; aborting");
+                        return exit_code::INTERRUPTED;
+                    }
+                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::tree()),
+                },
+                () = &mut halfway, if !reported => {
+                    reported = true;
+                    eprint!("taskscope: shutdown still waiting after {:?} on:\n{}", grace / 2, crate::tree());
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    eprint!(
+                        "taskscope: grace period of {grace:?} is over; aborting what is still running:\n{}",
+                        crate::tree()
+                    );
+                    return exit_code::ABORTED;
+                }
             }
         }
     });
@@ -161,12 +187,16 @@ fn finished<E: fmt::Debug>(result: Result<(), ScopeError<MainError<E>>>) -> u8 {
     }
 }
 
-/// SIGINT and SIGTERM on Unix, Ctrl-C elsewhere.
+/// SIGINT and SIGTERM on Unix, Ctrl-C elsewhere; SIGQUIT asks for a dump
+/// of the task tree (as a JVM prints its threads), and the process keeps
+/// running.
 struct Signals {
     #[cfg(unix)]
     interrupt: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    quit: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -177,6 +207,7 @@ impl Signals {
             Signals {
                 interrupt: signal(SignalKind::interrupt()).ok(),
                 terminate: signal(SignalKind::terminate()).ok(),
+                quit: signal(SignalKind::quit()).ok(),
             }
         }
         #[cfg(not(unix))]
@@ -185,26 +216,36 @@ impl Signals {
         }
     }
 
-    async fn recv(&mut self) {
+    /// The next signal: a request to stop, or to dump the task tree.
+    async fn next(&mut self) -> Event {
         #[cfg(unix)]
         {
-            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
-                match signal {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
             tokio::select! {
-                () = next(&mut self.interrupt) => {}
-                () = next(&mut self.terminate) => {}
+                () = next(&mut self.interrupt) => Event::Stop,
+                () = next(&mut self.terminate) => Event::Stop,
+                () = next(&mut self.quit) => Event::Dump,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            Event::Stop
         }
+    }
+}
+
+enum Event {
+    Stop,
+    Dump,
+}
+
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -217,16 +258,16 @@ const TEST_GRACE: Duration = Duration::from_secs(5);
 /// taskscope are still running, naming them. What `#[taskscope::test]`
 /// expands to.
 #[doc(hidden)]
+#[track_caller]
 pub fn run_test<F>(runtime: tokio::runtime::Runtime, name: &'static str, test: F)
 where
     F: Future,
     F::Output: MainResult,
 {
+    let builder = ScopeBuilder::new().name(name).grace_period(TEST_GRACE);
     let (result, escaped) = runtime.block_on(async move {
         let mut escaped = Vec::new();
-        let result = ScopeBuilder::new()
-            .name(name)
-            .grace_period(TEST_GRACE)
+        let result = builder
             .run(
                 async |scope: &crate::Scope<MainError<<F::Output as MainResult>::Error>>| {
                     let outcome = test.await.into_result().map_err(MainError::App);

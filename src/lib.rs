@@ -60,8 +60,9 @@ pub use cancel::{
 };
 
 pub use scope::{
-    fail_after, move_on_after, race, scope, token, JoinTask, Policy, Racer, Scope, ScopeBuilder,
-    ScopeError, TaskHandle, DEFAULT_WARN_AFTER,
+    fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer, RunState, Scope,
+    ScopeBuilder, ScopeError, ScopeSnapshot, TaskHandle, TaskSnapshot, TreeSnapshot,
+    DEFAULT_WARN_AFTER,
 };
 
 #[cfg(not(loom))]

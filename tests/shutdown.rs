@@ -166,3 +166,28 @@ fn second_sigint_aborts_at_once() {
         "{output:#?}"
     );
 }
+
+#[test]
+fn sigquit_prints_the_task_tree_and_keeps_running() {
+    let mut probe = Running::start("shutdown_probe", &["stubborn"]);
+    probe.wait_for("ready");
+    let status = Command::new("kill")
+        .args(["-QUIT", &probe.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    probe.wait_for("task tree");
+    probe.wait_for("task \"stubborn\"");
+    // Still running: a shutdown now is handled as usual.
+    probe.interrupt();
+    probe.wait_for("shutdown requested");
+    let (code, _took, output) = probe.exit();
+    assert_eq!(code, i32::from(exit_code::ABORTED), "{output:#?}");
+    // The abort names what the shutdown was waiting on.
+    assert!(
+        output
+            .iter()
+            .any(|l| l.contains("task \"stubborn\"") && l.contains("holding the scope")),
+        "{output:#?}"
+    );
+}

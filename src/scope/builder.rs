@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::current::{self, Ambient, ScopeContext, CURRENT};
 use super::error::ScopeError;
@@ -89,7 +90,7 @@ impl ScopeBuilder {
     #[track_caller]
     pub fn new() -> Self {
         ScopeBuilder {
-            name: TaskName::At(Location::caller()),
+            name: TaskName::at(Location::caller()),
             policy: Policy::FailFast,
             limit: None,
             grace: None,
@@ -113,7 +114,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn name(mut self, name: impl Into<StdArc<str>>) -> Self {
-        self.name = TaskName::Named(name.into());
+        self.name = self.name.renamed(name.into());
         self
     }
 
@@ -371,10 +372,12 @@ impl ScopeBuilder {
         let ambient = Ambient::Body {
             scope: StdArc::clone(&shared) as StdArc<dyn ScopeContext>,
         };
-        let body_name = TaskName::Named(StdArc::from("scope body"));
+        let body_name = shared.settings.name.renamed(StdArc::from("scope body"));
         let watchdog = shared.watchdog();
         tokio::pin!(watchdog);
-        let body = CURRENT.scope(ambient, AssertUnwindSafe(body(&scope)).catch_unwind());
+        let body = CURRENT
+            .scope(ambient, AssertUnwindSafe(body(&scope)).catch_unwind())
+            .instrument(shared.span.clone());
         tokio::pin!(body);
         let outcome = std::future::poll_fn(|cx| {
             let _ = watchdog.as_mut().poll(cx);
@@ -466,10 +469,12 @@ impl ScopeBuilder {
             warn_after: self.warn_after,
             limit: self.limit,
         };
-        let shared = ScopeShared::new(settings, source, join);
-        if let Some(ambient) = ambient {
-            let child = StdArc::downgrade(&shared);
-            ambient.scope().register_child(child);
+        let parent = ambient.as_ref().map(|a| a.scope().id());
+        let shared = ScopeShared::new(settings, source, join, parent);
+        let weak = StdArc::downgrade(&shared);
+        match ambient {
+            Some(ambient) => ambient.scope().register_child(weak),
+            None => super::tree::register_root(weak),
         }
         shared
     }

@@ -26,6 +26,7 @@ pub(crate) enum Ambient {
 
 /// What the ambient scope needs from a scope, whatever its error type.
 pub(crate) trait ScopeContext: Send + Sync {
+    fn id(&self) -> u64;
     fn token(&self) -> CancellationToken;
     /// Remembers a scope opened inside this one, to name its tasks.
     fn register_child(&self, child: Weak<dyn ScopeContext>);
@@ -35,6 +36,9 @@ pub(crate) trait ScopeContext: Send + Sync {
     fn running_tree_here(&self) -> Vec<String>;
     /// Aborts the tasks still running here.
     fn abort_here(&self);
+    /// This scope and its running tasks, without nested scopes; `None` once
+    /// it has finished.
+    fn snapshot_here(&self) -> Option<super::tree::ScopeSnapshot>;
     /// Scopes opened inside this one that are still alive.
     fn children(&self) -> Vec<StdArc<dyn ScopeContext>>;
     fn join(&self) -> Arc<JoinCounter>;

@@ -79,7 +79,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::At(Location::caller());
+        let name = TaskName::at(Location::caller());
         TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
     }
 
@@ -105,12 +105,13 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
     /// assert!(matches!(result, Err(ScopeError::Failed { .. })));
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_named<F, T>(&self, name: impl Into<StdArc<str>>, future: F) -> TaskHandle<'_, T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::Named(name.into());
+        let name = TaskName::named(name.into(), Location::caller());
         TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
     }
 
@@ -154,7 +155,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::At(Location::caller());
+        let name = TaskName::at(Location::caller());
         async move {
             let permit = match &self.shared.limit() {
                 Some(limit) => StdArc::clone(limit).acquire_owned().await.ok(),
@@ -197,7 +198,7 @@ impl<E: From<Cancelled> + Send + 'static> Scope<E> {
         F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::At(Location::caller());
+        let name = TaskName::at(Location::caller());
         TaskHandle::new(self, self.shared.spawn_blocking(name.clone(), f), name)
     }
 }
@@ -283,6 +284,28 @@ impl<E> Scope<E> {
 }
 
 impl<E: Send + 'static> Scope<E> {
+    /// A snapshot of this scope, its running tasks and the scopes inside it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("request 7").run(async |s| {
+    ///     s.spawn(async { taskscope::token().cancelled().await; Ok::<_, taskscope::Cancelled>(()) });
+    ///     tokio::task::yield_now().await;
+    ///     let snapshot = s.snapshot();
+    ///     assert_eq!(snapshot.name.as_deref(), Some("request 7"));
+    ///     assert_eq!(snapshot.tasks.len(), 1);
+    ///     s.cancel();
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> super::tree::ScopeSnapshot {
+        super::tree::snapshot(&*self.shared).expect("a scope is alive while its body runs")
+    }
+
     /// Names of the tasks still running in this scope and the scopes inside
     /// it.
     pub(crate) fn running_tree(&self) -> Vec<String> {

@@ -11,7 +11,8 @@
 //!   its top); `task.rs` is one task's cell, handle and guard;
 //! * `join.rs` counts the units a scope waits for (loom-checked);
 //! * `current.rs` is the ambient scope behind [`token()`];
-//! * `race.rs` builds [`race`] on a supervising scope.
+//! * `race.rs` builds [`race`] on a supervising scope;
+//! * `tree.rs` is the snapshot of the live tree ([`tree()`]).
 //!
 //! [`CancellationSource`]: crate::CancellationSource
 
@@ -23,6 +24,7 @@ mod join;
 mod race;
 mod shared;
 mod task;
+mod tree;
 
 pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_AFTER};
 pub use current::token;
@@ -31,6 +33,7 @@ pub use handle::Scope;
 pub use race::{race, Racer};
 pub use shared::Policy;
 pub use task::{JoinTask, TaskHandle};
+pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
 
 #[cfg(loom)]
 #[doc(hidden)]

@@ -39,7 +39,7 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let name = TaskName::At(Location::caller());
+        let name = TaskName::at(Location::caller());
         let winner = StdArc::clone(&self.winner);
         let shared = StdArc::clone(&self.scope.shared);
         let announced = name.clone();

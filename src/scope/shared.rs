@@ -29,7 +29,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc as StdArc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -43,6 +43,7 @@ use tokio::time::Instant;
 use super::current::{Ambient, ScopeContext, CURRENT};
 use super::error::ScopeError;
 use super::join::JoinCounter;
+use super::tree::{RunState, ScopeSnapshot, TaskSnapshot};
 use crate::cancel::ChildToken;
 use crate::loom::sync::Arc;
 use crate::{CancelReason, CancellationSource, Registration};
@@ -62,21 +63,51 @@ pub enum Policy {
     Supervise,
 }
 
-/// A task's or scope's name: given, or where it was spawned or opened.
+/// A task's or scope's name: where it was spawned or opened, and the name
+/// it was given, if any.
 #[derive(Clone)]
-pub(crate) enum TaskName {
-    At(&'static Location<'static>),
-    Named(StdArc<str>),
+pub(crate) struct TaskName {
+    given: Option<StdArc<str>>,
+    at: &'static Location<'static>,
+}
+
+impl TaskName {
+    pub(crate) fn at(at: &'static Location<'static>) -> Self {
+        TaskName { given: None, at }
+    }
+
+    pub(crate) fn named(name: StdArc<str>, at: &'static Location<'static>) -> Self {
+        TaskName {
+            given: Some(name),
+            at,
+        }
+    }
+
+    /// The same location under another name.
+    pub(crate) fn renamed(&self, name: StdArc<str>) -> Self {
+        TaskName::named(name, self.at)
+    }
+
+    pub(crate) fn given(&self) -> Option<&str> {
+        self.given.as_deref()
+    }
+
+    pub(crate) fn location(&self) -> String {
+        format!("{}:{}", self.at.file(), self.at.line())
+    }
 }
 
 impl fmt::Display for TaskName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskName::At(location) => write!(f, "{}:{}", location.file(), location.line()),
-            TaskName::Named(name) => f.write_str(name),
+        match &self.given {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}:{}", self.at.file(), self.at.line()),
         }
     }
 }
+
+/// Scope ids, for spans and the task tree.
+static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
 
 /// What `catch_unwind` gives for a panic.
 pub(crate) type PanicPayload = Box<dyn Any + Send>;
@@ -97,6 +128,10 @@ pub(crate) struct Failure {
 struct Tracked {
     name: TaskName,
     abort: AbortHandle,
+    /// The wall clock, not tokio's: reading tokio's (paused) clock costs a
+    /// context lookup on every spawn.
+    started: std::time::Instant,
+    aborted: bool,
 }
 
 pub(crate) struct Settings {
@@ -133,6 +168,12 @@ pub(crate) struct ScopeShared<E> {
     own_count: AtomicUsize,
     /// Scopes opened inside this one (weak; swept when the list grows).
     children: Mutex<Vec<Weak<dyn ScopeContext>>>,
+    opened: Instant,
+    pub(crate) id: u64,
+    /// The scope's `tracing` span; tasks' spans are its children.
+    pub(crate) span: tracing::Span,
+    /// Set once the grace period ran out and tasks were aborted.
+    aborting: AtomicBool,
     cancelled_at: StdArc<OnceLock<CancelledAt>>,
     _on_cancel: OnceLock<Registration>,
 }
@@ -153,7 +194,16 @@ impl<E: Send + 'static> ScopeShared<E> {
         settings: Settings,
         source: CancellationSource,
         join: Arc<JoinCounter>,
+        parent: Option<u64>,
     ) -> StdArc<Self> {
+        let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!(
+            "scope",
+            name = %settings.name,
+            location = %settings.name.location(),
+            id,
+            parent,
+        );
         let limit = settings.limit.map(|n| StdArc::new(Semaphore::new(n)));
         let shared = StdArc::new(ScopeShared {
             settings,
@@ -165,6 +215,10 @@ impl<E: Send + 'static> ScopeShared<E> {
             own_tokens: Mutex::new(HashMap::new()),
             own_count: AtomicUsize::new(0),
             children: Mutex::new(Vec::new()),
+            opened: Instant::now(),
+            id,
+            span,
+            aborting: AtomicBool::new(false),
             state: Mutex::new(State {
                 failures: Vec::new(),
                 panics: Vec::new(),
@@ -177,7 +231,9 @@ impl<E: Send + 'static> ScopeShared<E> {
         // from then) and whether its own deadline did it.
         let registration = shared.source.token().on_cancel({
             let cancelled_at = StdArc::clone(&shared.cancelled_at);
+            let span = shared.span.clone();
             move |reason| {
+                tracing::debug!(parent: &span, reason = %reason, "scope cancelled");
                 let _ = cancelled_at.set(CancelledAt {
                     at: Instant::now(),
                     own_timeout: *reason == CancelReason::Timeout,
@@ -203,9 +259,15 @@ impl<E: Send + 'static> ScopeShared<E> {
         while_cancelled: bool,
     ) -> Failure {
         let seq = self.next_failure.fetch_add(1, Ordering::AcqRel);
-        if self.settings.policy == Policy::FailFast && !while_cancelled {
-            self.source
-                .cancel_with(CancelReason::sibling_failed(who.to_string()));
+        if self.settings.policy == Policy::FailFast
+            && !while_cancelled
+            && self
+                .source
+                .cancel_with(CancelReason::sibling_failed(who.to_string()))
+        {
+            // Ordinary cancellation never logs above debug; a failure that
+            // fails the scope does.
+            tracing::error!(parent: &self.span, task = %who, "task failed; cancelling its scope");
         }
         Failure {
             seq,
@@ -216,6 +278,7 @@ impl<E: Send + 'static> ScopeShared<E> {
 
     /// A panic cancels the scope whatever the policy; it is resumed at exit.
     pub(crate) fn on_panic(&self, who: &TaskName, payload: PanicPayload) {
+        tracing::error!(parent: &self.span, task = %who, "task panicked; cancelling its scope");
         self.next_failure.fetch_add(1, Ordering::AcqRel);
         self.lock().panics.push(payload);
         self.source
@@ -241,9 +304,19 @@ impl<E: Send + 'static> ScopeShared<E> {
             own: OnceLock::new(),
         };
         let tracked_name = name.clone();
+        let span = tracing::debug_span!(
+            parent: &self.span,
+            "task",
+            name = %name,
+            location = %name.location(),
+            scope = self.id,
+        );
         let task = TaskFuture {
             inner: CURRENT.scope(ambient, Guarded { future }),
             done: Some((guard, name)),
+            // Boxed, and only when a subscriber wants it: an idle task
+            // without tracing pays one word, not a whole span.
+            span: (!span.is_disabled()).then(|| Box::new(span)),
         };
         let task = match (permit, self.limit.clone()) {
             (None, None) => tokio::spawn(task),
@@ -303,7 +376,12 @@ impl<E: Send + 'static> ScopeShared<E> {
             tasks.retain(|task| !task.abort.is_finished());
             tasks.reserve(tasks.len().max(4));
         }
-        tasks.push(Tracked { name, abort });
+        tasks.push(Tracked {
+            name,
+            abort,
+            started: std::time::Instant::now(),
+            aborted: false,
+        });
     }
 
     /// Aborts every task still running here and in the scopes opened inside
@@ -319,12 +397,16 @@ impl<E: Send + 'static> ScopeShared<E> {
     }
 
     fn abort_here(&self) {
+        self.aborting.store(true, Ordering::Relaxed);
         let running: Vec<AbortHandle> = self
             .lock()
             .tasks
-            .iter()
+            .iter_mut()
             .filter(|task| !task.abort.is_finished())
-            .map(|task| task.abort.clone())
+            .map(|task| {
+                task.aborted = true;
+                task.abort.clone()
+            })
             .collect();
         for task in running {
             task.abort();
@@ -484,6 +566,10 @@ impl<E: Send + 'static> ScopeShared<E> {
         let first_real = failures.iter().position(|(f, _)| !f.while_cancelled);
         let mut errors: Vec<E> = failures.into_iter().map(|(_, e)| e).collect();
         if let Some(index) = first_real {
+            if self.settings.policy == Policy::Supervise {
+                // Fail-fast logged the failure when it cancelled the scope.
+                tracing::error!(parent: &self.span, errors = errors.len(), "supervised tasks failed; the scope fails");
+            }
             let first = errors.remove(index);
             return Err(ScopeError::Failed {
                 first,
@@ -526,6 +612,7 @@ pin_project! {
         #[pin]
         inner: TaskLocalFuture<Ambient, Guarded<F>>,
         done: Option<(TaskGuard<E>, TaskName)>,
+        span: Option<Box<tracing::Span>>,
     }
 }
 
@@ -538,6 +625,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutput<T>> {
         let this = self.project();
+        let _entered = this.span.as_ref().map(|span| span.enter());
         let (result, while_cancelled) = std::task::ready!(this.inner.poll(cx));
         let (guard, name) = this.done.take().expect("a task polled after completion");
         Poll::Ready(guard.complete(name, result, while_cancelled))
@@ -615,6 +703,10 @@ impl<E: Send + 'static> Drop for TaskGuard<E> {
 }
 
 impl<E: Send + 'static> ScopeContext for ScopeShared<E> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn token(&self) -> crate::CancellationToken {
         self.source.token()
     }
@@ -656,6 +748,47 @@ impl<E: Send + 'static> ScopeContext for ScopeShared<E> {
 
     fn abort_here(&self) {
         ScopeShared::abort_here(self);
+    }
+
+    fn snapshot_here(&self) -> Option<ScopeSnapshot> {
+        if self.join.is_done() {
+            return None;
+        }
+        let now = Instant::now();
+        let cancelled = self.cancelled_at.get();
+        let state = if self.aborting.load(Ordering::Relaxed) {
+            RunState::Aborting
+        } else if cancelled.is_some() || self.source.is_cancelled() {
+            RunState::CancelRequested
+        } else {
+            RunState::Running
+        };
+        let tasks = self
+            .lock()
+            .tasks
+            .iter()
+            .filter(|task| !task.abort.is_finished())
+            .map(|task| TaskSnapshot {
+                name: task.name.given().map(str::to_owned),
+                location: task.name.location(),
+                state: if task.aborted {
+                    RunState::Aborting
+                } else {
+                    state
+                },
+                age: task.started.elapsed(),
+            })
+            .collect();
+        Some(ScopeSnapshot {
+            name: self.settings.name.given().map(str::to_owned),
+            location: self.settings.name.location(),
+            state,
+            age: now.saturating_duration_since(self.opened),
+            cancelled_for: cancelled.map(|c| now.saturating_duration_since(c.at)),
+            reason: self.source.reason().map(|r| r.to_string()),
+            tasks,
+            scopes: Vec::new(),
+        })
     }
 
     fn running_tree_here(&self) -> Vec<String> {

@@ -7,8 +7,12 @@ pub mod capture {
     use tracing::field::{Field, Visit};
     use tracing::{span, Event, Level, Metadata, Subscriber};
 
+    /// Events as (level, fields); spans as (name, fields) in `spans`.
     #[derive(Clone, Default)]
-    pub struct Capture(pub Arc<Mutex<Vec<(Level, String)>>>);
+    pub struct Capture(
+        pub Arc<Mutex<Vec<(Level, String)>>>,
+        pub Arc<Mutex<Vec<(String, String)>>>,
+    );
 
     struct Fields(String);
     impl Visit for Fields {
@@ -21,8 +25,12 @@ pub mod capture {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
             true
         }
-        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-            span::Id::from_u64(1)
+        fn new_span(&self, attributes: &span::Attributes<'_>) -> span::Id {
+            let mut fields = Fields(String::new());
+            attributes.record(&mut fields);
+            let mut spans = self.1.lock().unwrap();
+            spans.push((attributes.metadata().name().to_string(), fields.0));
+            span::Id::from_u64(spans.len() as u64)
         }
         fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
         fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}

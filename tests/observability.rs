@@ -1,0 +1,208 @@
+//! The live task tree and tracing (DESIGN §3.9): a known tree is asserted
+//! structurally, and the events a scope emits are captured with their
+//! levels.
+
+use std::time::Duration;
+
+use taskscope::{CancelReason, Cancelled, RunState, ScopeBuilder};
+use tokio::time::sleep;
+
+mod support;
+use support::capture::Capture;
+
+async fn wait_for_cancel() -> Result<(), Cancelled> {
+    let token = taskscope::token();
+    token.cancelled().await;
+    Err(Cancelled::new(token.reason().unwrap()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
+    ScopeBuilder::new()
+        .name("server")
+        .run(async |server| {
+            server.spawn_named("accept loop", wait_for_cancel());
+            let request = server.spawn_named("request 7 handler", async {
+                ScopeBuilder::new()
+                    .name("request 7")
+                    .run(async |request| {
+                        request.spawn(async {
+                            sleep(Duration::from_secs(100)).await; // ignores its token
+                            Ok::<_, Cancelled>(())
+                        });
+                        sleep(Duration::from_secs(1)).await;
+                        request.cancel_with(CancelReason::message("client disconnected"));
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| e.into_errors().remove(0))
+            });
+            sleep(Duration::from_secs(41)).await;
+
+            let tree = taskscope::tree();
+            let server_node = tree
+                .scopes
+                .iter()
+                .find(|s| s.name.as_deref() == Some("server"))
+                .expect("the server scope is a root");
+            assert_eq!(server_node.state, RunState::Running);
+            assert_eq!(server_node.age, Duration::from_secs(41));
+            let names: Vec<_> = server_node.tasks.iter().map(|t| t.name.clone()).collect();
+            assert_eq!(
+                names,
+                [Some("accept loop".into()), Some("request 7 handler".into())]
+            );
+            assert!(server_node
+                .tasks
+                .iter()
+                .all(|t| t.location.starts_with("tests/observability.rs:")));
+
+            assert_eq!(server_node.scopes.len(), 1);
+            let request_node = &server_node.scopes[0];
+            assert_eq!(request_node.name.as_deref(), Some("request 7"));
+            assert_eq!(request_node.state, RunState::CancelRequested);
+            assert_eq!(request_node.cancelled_for, Some(Duration::from_secs(40)));
+            assert_eq!(
+                request_node.reason.as_deref(),
+                Some("cancellation requested: client disconnected")
+            );
+            assert_eq!(request_node.tasks.len(), 1);
+            assert_eq!(request_node.tasks[0].name, None);
+            assert_eq!(request_node.tasks[0].state, RunState::CancelRequested);
+
+            let text = tree.to_string();
+            assert!(
+                text.contains("scope \"server\" (tests/observability.rs:"),
+                "{text}"
+            );
+            assert!(text.contains("├─ task \"accept loop\""), "{text}");
+            assert!(
+                text.contains("└─ scope \"request 7\"")
+                    && text.contains(
+                        "cancel requested 40s ago: cancellation requested: client disconnected"
+                    ),
+                "{text}"
+            );
+            assert!(text.contains("holding the scope"), "{text}");
+
+            // The same subtree from the scope itself.
+            assert_eq!(server.snapshot().scopes.len(), 1);
+            server.cancel();
+            let _ = request.await;
+            Ok::<_, Cancelled>(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        !taskscope::tree()
+            .scopes
+            .iter()
+            .any(|s| s.name.as_deref() == Some("server")),
+        "a finished scope leaves the tree"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborting_tasks_show_as_aborting() {
+    ScopeBuilder::new()
+        .name("aborter")
+        .grace_period(Duration::from_secs(1))
+        .run(async |s| {
+            s.spawn_named("stubborn", async {
+                std::future::pending::<()>().await;
+                Ok::<_, Cancelled>(())
+            });
+            s.cancel();
+            sleep(Duration::from_secs(2)).await;
+            let snapshot = s.snapshot();
+            assert_eq!(snapshot.state, RunState::Aborting);
+            Ok::<_, Cancelled>(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn spans_and_events_carry_names_and_levels() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+
+    // Ordinary cancellation: a debug event with the reason, nothing louder.
+    ScopeBuilder::new()
+        .name("quiet")
+        .run(async |s| {
+            s.spawn_named("waiter", wait_for_cancel());
+            s.cancel_with(CancelReason::message("done for today"));
+            Ok::<_, Cancelled>(())
+        })
+        .await
+        .unwrap();
+    {
+        let events = capture.0.lock().unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|(level, fields)| *level == tracing::Level::DEBUG
+                    && fields.contains("done for today")),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|(level, _)| *level > tracing::Level::WARN),
+            "ordinary cancellation logged loudly: {events:?}"
+        );
+        let spans = capture.1.lock().unwrap();
+        assert!(
+            spans
+                .iter()
+                .any(|(name, fields)| name == "scope" && fields.contains("quiet")),
+            "{spans:?}"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|(name, fields)| name == "task" && fields.contains("waiter")),
+            "{spans:?}"
+        );
+    }
+
+    // A failure that fails the scope: one error event naming the task.
+    let _ = ScopeBuilder::new()
+        .name("loud")
+        .run(async |s| {
+            s.spawn_named("db", async { Err::<(), _>(std::io::Error::other("gone")) });
+            s.spawn_named("sibling", async {
+                wait_for_cancel().await?;
+                Ok::<_, std::io::Error>(())
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    let events = capture.0.lock().unwrap();
+    let errors: Vec<_> = events
+        .iter()
+        .filter(|(level, _)| *level == tracing::Level::ERROR)
+        .collect();
+    assert_eq!(errors.len(), 1, "{events:?}");
+    assert!(errors[0].1.contains("task=db"), "{events:?}");
+}
+
+#[cfg(feature = "serde")]
+#[tokio::test]
+async fn snapshot_serialises_to_json() {
+    ScopeBuilder::new()
+        .name("json")
+        .run(async |s| {
+            s.spawn_named("worker", wait_for_cancel());
+            tokio::task::yield_now().await;
+            let json = serde_json::to_value(s.snapshot()).unwrap();
+            assert_eq!(json["name"], "json");
+            assert_eq!(json["state"], "running");
+            assert_eq!(json["tasks"][0]["name"], "worker");
+            s.cancel();
+            Ok::<_, Cancelled>(())
+        })
+        .await
+        .unwrap();
+}
