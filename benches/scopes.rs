@@ -102,6 +102,35 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
+/// Run last: once a subscriber has enabled the spans' callsites, tracing
+/// keeps checking them for the rest of the process, which would distort the
+/// other cases.
+fn spawn_join_traced(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("spawn+join per task (100k)");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("taskscope, spans recorded", |b| {
+        // A subscriber that wants every span: the cost of tracing when it
+        // is on (without one, task spans are not even stored).
+        b.iter_custom(|iters| {
+            per_task(&rt, iters, SPAWNS, || async {
+                let dispatch = tracing::Dispatch::new(support::Enabled);
+                let _default = tracing::dispatcher::set_default(&dispatch);
+                taskscope::scope(async |s| {
+                    for _ in 0..SPAWNS {
+                        s.spawn(async { Ok::<_, Cancelled>(()) });
+                    }
+                    Ok::<_, Cancelled>(())
+                })
+                .await
+                .unwrap();
+            })
+        })
+    });
+    g.finish();
+}
+
 fn spawn_cancel(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("spawn+cancel per task (10k waiting)");
@@ -285,7 +314,7 @@ fn idle_task_bytes(rt: &Runtime) -> (f64, f64, f64) {
 
 // ---- the summary table --------------------------------------------------------
 
-fn summary() {
+fn summary((ours, ours_scope_token, joinset): (f64, f64, f64)) {
     let show = |group: &str, ids: &[&str]| {
         let base = median_ns(group, ids[1]);
         for id in ids {
@@ -299,7 +328,13 @@ fn summary() {
     println!("|---|---|---:|---:|");
     show(
         "spawn+join per task (100k)",
-        &["taskscope", "tokio spawn", "TaskTracker", "JoinSet"],
+        &[
+            "taskscope",
+            "tokio spawn",
+            "taskscope, spans recorded",
+            "TaskTracker",
+            "JoinSet",
+        ],
     );
     show(
         "spawn+cancel per task (10k waiting)",
@@ -309,7 +344,6 @@ fn summary() {
         "nested scope open+exit",
         &["taskscope", "TaskTracker + child token"],
     );
-    let (ours, ours_scope_token, joinset) = idle_task_bytes(&runtime());
     println!("| memory per idle task | taskscope, own token (`taskscope::token()`) | {ours:.0} B | {:.2}× |", ours / joinset);
     println!("| memory per idle task | JoinSet + child token | {joinset:.0} B | 1.00× |");
     println!(
@@ -325,8 +359,11 @@ fn main() {
     spawn_join(&mut c);
     spawn_cancel(&mut c);
     nested_open_exit(&mut c);
+    // Memory before any subscriber has been installed (see below).
+    let memory = (!listing_only()).then(|| idle_task_bytes(&runtime()));
+    spawn_join_traced(&mut c);
     c.final_summary();
-    if !listing_only() {
-        summary();
+    if let Some(memory) = memory {
+        summary(memory);
     }
 }

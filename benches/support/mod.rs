@@ -1,6 +1,7 @@
 //! What both benches share: a heap counter switched on only while a
 //! memory figure is measured, and reading criterion's medians back for the
-//! summary table each bench prints at the end.
+//! summary table each bench prints at the end. Each bench uses part of it.
+#![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
@@ -55,4 +56,21 @@ pub fn median_ns(group: &str, id: &str) -> Option<f64> {
 /// Whether criterion was asked only to list or smoke-test the benches.
 pub fn listing_only() -> bool {
     std::env::args().any(|a| a == "--list" || a == "--test")
+}
+
+/// A tracing subscriber that enables everything and records nothing.
+pub struct Enabled;
+
+impl tracing::Subscriber for Enabled {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

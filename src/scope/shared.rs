@@ -68,7 +68,7 @@ pub enum Policy {
 #[derive(Clone)]
 pub(crate) struct TaskName {
     given: Option<StdArc<str>>,
-    at: &'static Location<'static>,
+    pub(crate) at: &'static Location<'static>,
 }
 
 impl TaskName {
@@ -126,6 +126,7 @@ pub(crate) struct Failure {
 
 /// A task as its scope sees it (invariant 2).
 struct Tracked {
+    id: u64,
     name: TaskName,
     abort: AbortHandle,
     /// The wall clock, not tokio's: reading tokio's (paused) clock costs a
@@ -296,7 +297,7 @@ impl<E: Send + 'static> ScopeShared<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.admit();
+        let guard = self.admit(&name);
         let id = guard.id;
         let ambient = Ambient::Task {
             scope: StdArc::clone(self) as StdArc<dyn ScopeContext>,
@@ -313,7 +314,7 @@ impl<E: Send + 'static> ScopeShared<E> {
         );
         let task = TaskFuture {
             inner: CURRENT.scope(ambient, Guarded { future }),
-            done: Some((guard, name)),
+            done: Some(guard),
             // Boxed, and only when a subscriber wants it: an idle task
             // without tracing pays one word, not a whole span.
             span: (!span.is_disabled()).then(|| Box::new(span)),
@@ -329,7 +330,7 @@ impl<E: Send + 'static> ScopeShared<E> {
                 task.await
             }),
         };
-        self.track(tracked_name, task.abort_handle());
+        self.track(id, tracked_name, task.abort_handle());
         (task, id)
     }
 
@@ -344,30 +345,41 @@ impl<E: Send + 'static> ScopeShared<E> {
         F: FnOnce(crate::CancellationToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.admit();
+        let guard = self.admit(&name);
         let id = guard.id;
         let token = self.own_token(id);
         let tracked_name = name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(token.clone())));
-            guard.complete(name, result, token.is_cancelled())
+            guard.complete(result, token.is_cancelled())
         });
-        self.track(tracked_name, task.abort_handle());
+        self.track(id, tracked_name, task.abort_handle());
         (task, id)
     }
 
     /// Counts a new task in, before it is spawned.
-    fn admit(self: &StdArc<Self>) -> TaskGuard<E> {
+    fn admit(self: &StdArc<Self>, name: &TaskName) -> TaskGuard<E> {
         let admitted = self.join.try_add();
         assert!(admitted, "a scope accepted a task after it finished");
         TaskGuard {
             shared: StdArc::clone(self),
             id: self.next_task.fetch_add(1, Ordering::Relaxed),
+            at: name.at,
         }
     }
 
+    /// Task `id`'s name, from the registry (the task's own future keeps only
+    /// its location, to stay small); its location if it is not there yet.
+    fn task_name(&self, id: u64, at: &'static Location<'static>) -> TaskName {
+        self.lock()
+            .tasks
+            .iter()
+            .find(|task| task.id == id)
+            .map_or_else(|| TaskName::at(at), |task| task.name.clone())
+    }
+
     /// Remembers a spawned task so it can be named and aborted.
-    fn track(&self, name: TaskName, abort: AbortHandle) {
+    fn track(&self, id: u64, name: TaskName, abort: AbortHandle) {
         let mut state = self.lock();
         let tasks = &mut state.tasks;
         if tasks.len() == tasks.capacity() {
@@ -377,6 +389,7 @@ impl<E: Send + 'static> ScopeShared<E> {
             tasks.reserve(tasks.len().max(4));
         }
         tasks.push(Tracked {
+            id,
             name,
             abort,
             started: std::time::Instant::now(),
@@ -611,7 +624,7 @@ pin_project! {
     {
         #[pin]
         inner: TaskLocalFuture<Ambient, Guarded<F>>,
-        done: Option<(TaskGuard<E>, TaskName)>,
+        done: Option<TaskGuard<E>>,
         span: Option<Box<tracing::Span>>,
     }
 }
@@ -627,8 +640,8 @@ where
         let this = self.project();
         let _entered = this.span.as_ref().map(|span| span.enter());
         let (result, while_cancelled) = std::task::ready!(this.inner.poll(cx));
-        let (guard, name) = this.done.take().expect("a task polled after completion");
-        Poll::Ready(guard.complete(name, result, while_cancelled))
+        let guard = this.done.take().expect("a task polled after completion");
+        Poll::Ready(guard.complete(result, while_cancelled))
     }
 }
 
@@ -669,17 +682,21 @@ pub(crate) enum TaskOutput<T> {
 pub(crate) struct TaskGuard<E: Send + 'static> {
     shared: StdArc<ScopeShared<E>>,
     id: u64,
+    at: &'static Location<'static>,
 }
 
 impl<E: Send + 'static> TaskGuard<E> {
     fn complete<T>(
         self,
-        name: TaskName,
         result: std::thread::Result<Result<T, E>>,
         while_cancelled: bool,
     ) -> TaskOutput<T> {
+        if let Ok(Ok(value)) = result {
+            return TaskOutput::Completed(value);
+        }
+        let name = self.shared.task_name(self.id, self.at);
         match result {
-            Ok(Ok(value)) => TaskOutput::Completed(value),
+            Ok(Ok(_)) => unreachable!("returned above"),
             Ok(Err(error)) => {
                 let failure = self
                     .shared
