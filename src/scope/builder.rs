@@ -412,6 +412,13 @@ impl ScopeBuilder {
 
         let (failures, panic) = shared.take_results();
         if let Some(payload) = panic {
+            if !failures.is_empty() {
+                tracing::error!(
+                    parent: &shared.span,
+                    errors = failures.len(),
+                    "a task panicked; resuming the panic, so the scope's errors are not returned",
+                );
+            }
             panic::resume_unwind(payload);
         }
         shared.outcome(value, failures)
