@@ -47,24 +47,25 @@ where
     })
 }
 
+/// A scope that spawns `SPAWNS` trivial tasks and joins them.
+async fn scope_of_trivial_tasks() {
+    taskscope::scope(async |s| {
+        for _ in 0..SPAWNS {
+            s.spawn(async { Ok::<_, Cancelled>(()) });
+        }
+        Ok::<_, Cancelled>(())
+    })
+    .await
+    .unwrap();
+}
+
 fn spawn_join(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("spawn+join per task (100k)");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(4));
     g.bench_function("taskscope", |b| {
-        b.iter_custom(|iters| {
-            per_task(&rt, iters, SPAWNS, || async {
-                taskscope::scope(async |s| {
-                    for _ in 0..SPAWNS {
-                        s.spawn(async { Ok::<_, Cancelled>(()) });
-                    }
-                    Ok::<_, Cancelled>(())
-                })
-                .await
-                .unwrap();
-            })
-        })
+        b.iter_custom(|iters| per_task(&rt, iters, SPAWNS, scope_of_trivial_tasks))
     });
     g.bench_function("tokio spawn", |b| {
         b.iter_custom(|iters| {
@@ -117,14 +118,7 @@ fn spawn_join_traced(c: &mut Criterion) {
             per_task(&rt, iters, SPAWNS, || async {
                 let dispatch = tracing::Dispatch::new(support::Enabled);
                 let _default = tracing::dispatcher::set_default(&dispatch);
-                taskscope::scope(async |s| {
-                    for _ in 0..SPAWNS {
-                        s.spawn(async { Ok::<_, Cancelled>(()) });
-                    }
-                    Ok::<_, Cancelled>(())
-                })
-                .await
-                .unwrap();
+                scope_of_trivial_tasks().await;
             })
         })
     });

@@ -1,43 +1,17 @@
 //! Nothing recursive in depth (DESIGN §2.7), and nothing grows with churn
 //! (§2.3). Heap use is measured with a counting global allocator; the tests
 //! of this file take one lock so no other test allocates while one measures.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use taskscope::CancellationSource;
 
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments; the
-// counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "support/alloc.rs"]
+mod alloc;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn live_bytes() -> isize {
-    LIVE_BYTES.load(Ordering::Relaxed)
 }
 
 const DEPTH: usize = 1_000_000;
@@ -94,14 +68,14 @@ fn long_lived_parent_with_million_short_lived_children_does_not_grow() {
     let token = parent.token();
     // Warm up: the parent's registry is allocated on first use.
     drop(CancellationSource::linked([&token]));
-    let before = live_bytes();
+    let before = alloc::live_bytes();
     for _ in 0..1_000_000 {
         let child = CancellationSource::linked([&token]);
         let grandchild = CancellationSource::linked([&child.token()]);
         drop(grandchild);
         drop(child);
     }
-    let grown = live_bytes() - before;
+    let grown = alloc::live_bytes() - before;
     // A leak of even one byte per child would show as a megabyte.
     assert!(
         grown < 64 * 1024,
@@ -125,12 +99,12 @@ fn waiting_futures_and_registrations_release_their_slots() {
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         drop(token.on_cancel(|_| {}));
     }
-    let before = live_bytes();
+    let before = alloc::live_bytes();
     for _ in 0..200_000 {
         let mut fut = pin!(token.cancelled());
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         drop(token.on_cancel(|_| {}));
     }
-    let grown = live_bytes() - before;
+    let grown = alloc::live_bytes() - before;
     assert!(grown < 64 * 1024, "heap grew by {grown} bytes");
 }

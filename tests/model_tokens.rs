@@ -9,33 +9,14 @@
 //!
 //! Cases: `PROPTEST_CASES` (default 256 here); CI runs the default.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use taskscope::{CancelReason, CancellationSource, CancellationToken, Registration};
 
-struct Counting;
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments; the
-// counter is bookkeeping only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "support/alloc.rs"]
+mod alloc;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -232,9 +213,9 @@ proptest! {
     #[test]
     fn token_graph_matches_the_model_and_frees_everything(ops in prop::collection::vec(op(), 1..60)) {
         warm_up();
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
+        let before = alloc::live_bytes();
         run(&ops)?;
-        let after = LIVE_BYTES.load(Ordering::SeqCst);
+        let after = alloc::live_bytes();
         prop_assert_eq!(after, before, "bytes left allocated after dropping everything");
     }
 }
