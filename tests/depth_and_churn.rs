@@ -1,6 +1,7 @@
 //! Nothing recursive in depth (DESIGN §2.7), and nothing grows with churn
 //! (§2.3). Heap use is measured with a counting global allocator; the tests
 //! of this file take one lock so no other test allocates while one measures.
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use taskscope::CancellationSource;
