@@ -207,7 +207,7 @@ async fn scope_macro_deadline_and_explicit_fail_fast() {
 #[taskscope::test(start_paused = true)]
 async fn scope_macro_warn_after_sets_when_laggards_are_reported() {
     let capture = support::capture::Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = capture.install();
     let started = Instant::now();
     scope!(warn_after = Duration::from_secs(1), |s| {
         s.spawn(async {

@@ -125,7 +125,7 @@ async fn aborting_tasks_show_as_aborting() {
 #[tokio::test]
 async fn spans_and_events_carry_names_and_levels() {
     let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = capture.install();
 
     // Ordinary cancellation: a debug event with the reason, nothing louder.
     ScopeBuilder::new()

@@ -526,7 +526,7 @@ use support::capture;
 #[tokio::test(start_paused = true)]
 async fn cancelled_scope_waiting_too_long_warns_once_naming_the_laggards() {
     let capture = capture::Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = capture.install();
     ScopeBuilder::new()
         .name("importer")
         .warn_after(Duration::from_secs(5))

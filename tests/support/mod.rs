@@ -2,8 +2,14 @@
 
 pub mod capture {
     //! A minimal tracing subscriber that records events' levels and fields.
+    //!
+    //! It is installed as the *global* default, enabled for everything, and
+    //! forwards to the capture of the current thread. A thread-local
+    //! `set_default` would race with other tests of the same binary over
+    //! tracing's per-callsite interest cache, and sometimes miss events.
+    use std::cell::RefCell;
     use std::fmt::Write;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, Once};
     use tracing::field::{Field, Visit};
     use tracing::{span, Event, Level, Metadata, Subscriber};
 
@@ -21,10 +27,30 @@ pub mod capture {
         }
     }
 
-    impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
+    thread_local! {
+        static CURRENT: RefCell<Option<Capture>> = const { RefCell::new(None) };
+    }
+
+    /// Stops capturing on this thread when dropped.
+    pub struct Installed;
+
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.borrow_mut().take());
         }
+    }
+
+    impl Capture {
+        /// Captures what this thread records until the guard is dropped.
+        pub fn install(&self) -> Installed {
+            static GLOBAL: Once = Once::new();
+            GLOBAL.call_once(|| {
+                let _ = tracing::subscriber::set_global_default(Forward);
+            });
+            CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+            Installed
+        }
+
         fn new_span(&self, attributes: &span::Attributes<'_>) -> span::Id {
             let mut fields = Fields(String::new());
             attributes.record(&mut fields);
@@ -32,8 +58,6 @@ pub mod capture {
             spans.push((attributes.metadata().name().to_string(), fields.0));
             span::Id::from_u64(spans.len() as u64)
         }
-        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields(String::new());
             event.record(&mut fields);
@@ -41,6 +65,33 @@ pub mod capture {
                 .lock()
                 .unwrap()
                 .push((*event.metadata().level(), fields.0));
+        }
+    }
+
+    /// The global subscriber: forwards to the current thread's capture.
+    struct Forward;
+
+    impl Subscriber for Forward {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attributes: &span::Attributes<'_>) -> span::Id {
+            CURRENT
+                .with(|c| {
+                    c.borrow()
+                        .as_ref()
+                        .map(|capture| capture.new_span(attributes))
+                })
+                .unwrap_or_else(|| span::Id::from_u64(u64::MAX))
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &Event<'_>) {
+            CURRENT.with(|c| {
+                if let Some(capture) = c.borrow().as_ref() {
+                    capture.event(event);
+                }
+            });
         }
         fn enter(&self, _: &span::Id) {}
         fn exit(&self, _: &span::Id) {}
