@@ -31,7 +31,16 @@ pub(crate) trait ScopeContext: Send + Sync {
     /// Remembers a scope opened inside this one, to name its tasks.
     fn register_child(&self, child: Weak<dyn ScopeContext>);
     /// Names of the tasks still running here and in nested scopes.
-    fn running_tree(&self) -> Vec<String>;
+    fn running_tree(&self) -> Vec<String>
+    where
+        Self: Sized,
+    {
+        let mut names = self.running_tree_here();
+        for scope in descendants(self) {
+            names.extend(scope.running_tree_here());
+        }
+        names
+    }
     /// Names of the tasks still running here.
     fn running_tree_here(&self) -> Vec<String>;
     /// Aborts the tasks still running here.
@@ -78,6 +87,19 @@ impl Ambient {
             },
         }
     }
+}
+
+/// Every live scope opened inside `scope`, at any depth, breadth first
+/// (a loop, not recursion).
+pub(crate) fn descendants(scope: &dyn ScopeContext) -> Vec<StdArc<dyn ScopeContext>> {
+    let mut found = scope.children();
+    let mut next = 0;
+    while next < found.len() {
+        let children = found[next].children();
+        found.extend(children);
+        next += 1;
+    }
+    found
 }
 
 tokio::task_local! {

@@ -402,10 +402,8 @@ impl<E: Send + 'static> ScopeShared<E> {
     /// are aborted with the ancestor that waits for them.
     pub(crate) fn abort_running(&self) {
         self.abort_here();
-        let mut queue: std::collections::VecDeque<_> = self.children().into();
-        while let Some(child) = queue.pop_front() {
-            child.abort_here();
-            queue.extend(child.children());
+        for scope in super::current::descendants(self) {
+            scope.abort_here();
         }
     }
 
@@ -745,22 +743,6 @@ impl<E: Send + 'static> ScopeContext for ScopeShared<E> {
             .iter()
             .filter_map(Weak::upgrade)
             .collect()
-    }
-
-    fn running_tree(&self) -> Vec<String> {
-        let scope = self.settings.name.to_string();
-        let mut names: Vec<String> = self
-            .running_names()
-            .into_iter()
-            .map(|task| format!("{task} (in scope {scope})"))
-            .collect();
-        // Breadth first, without recursion.
-        let mut queue: std::collections::VecDeque<_> = self.children().into();
-        while let Some(child) = queue.pop_front() {
-            names.extend(child.running_tree_here());
-            queue.extend(child.children());
-        }
-        names
     }
 
     fn abort_here(&self) {
