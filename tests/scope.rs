@@ -656,6 +656,28 @@ async fn dropped_root_scope_cancels_its_tasks_and_aborts_them_after_the_grace_pe
     assert_eq!(alive_tasks(), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_dropped_scope_cancels_before_its_body_is_dropped() {
+    // The body's own registration must see the token fire: a body that
+    // bridges an API without tokens (an interrupt handle, say) relies on it.
+    let seen = Arc::new(Mutex::new(None));
+    let scope = taskscope::scope(async |s| {
+        let _registration = s.token().on_cancel({
+            let seen = seen.clone();
+            move |reason| *seen.lock().unwrap() = Some(reason.clone())
+        });
+        std::future::pending::<()>().await;
+        Ok::<_, Cancelled>(())
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(1), scope).await; // dropped here
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        Some(taskscope::CancelReason::message(
+            "scope dropped before it finished"
+        ))
+    );
+}
+
 // ---- the ambient scope and explicit tokens --------------------------------------
 
 #[tokio::test]

@@ -42,6 +42,10 @@ pub enum CancelReason {
     SiblingFailed(Arc<str>),
     /// The process is shutting down.
     Shutdown,
+    /// The client went away before the response was sent: the HTTP server
+    /// dropped the request's future (ASP.NET Core's `RequestAborted`). Set by
+    /// the `axum` feature's request scopes.
+    ClientDisconnected,
     /// A parent (or a further ancestor) was cancelled; holds its original
     /// reason.
     Ancestor(Arc<CancelReason>),
@@ -137,6 +141,7 @@ impl fmt::Display for CancelReason {
             CancelReason::Timeout => f.write_str("timed out"),
             CancelReason::SiblingFailed(task) => write!(f, "a sibling task failed: {task}"),
             CancelReason::Shutdown => f.write_str("shutting down"),
+            CancelReason::ClientDisconnected => f.write_str("the client disconnected"),
             CancelReason::Ancestor(inner) => write!(f, "an ancestor was cancelled: {inner}"),
         }
     }

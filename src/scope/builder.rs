@@ -66,6 +66,8 @@ pub struct ScopeBuilder {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     link: Link,
+    /// The reason the scope is cancelled with if its future is dropped.
+    dropped: Option<CancelReason>,
 }
 
 impl Default for ScopeBuilder {
@@ -98,6 +100,7 @@ impl ScopeBuilder {
             timeout: None,
             deadline: None,
             link: Link::Ambient,
+            dropped: None,
         }
     }
 
@@ -360,68 +363,31 @@ impl ScopeBuilder {
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
         E: From<Cancelled> + Send + 'static,
     {
-        let shared = self.open::<E>();
-        let scope = Scope {
-            shared: StdArc::clone(&shared),
-        };
-        let mut exit = ExitGuard {
-            shared: &shared,
-            body_running: true,
-            finished: false,
-        };
-        let ambient = Ambient::Body {
-            scope: StdArc::clone(&shared) as StdArc<dyn ScopeContext>,
-        };
-        let body_name = shared.settings.name.renamed(StdArc::from("scope body"));
-        let watchdog = shared.watchdog();
-        tokio::pin!(watchdog);
-        let body = CURRENT
-            .scope(ambient, AssertUnwindSafe(body(&scope)).catch_unwind())
-            .instrument(shared.span.clone());
-        tokio::pin!(body);
-        let outcome = std::future::poll_fn(|cx| {
-            let _ = watchdog.as_mut().poll(cx);
-            body.as_mut().poll(cx)
-        })
-        .await;
-        let value = match outcome {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(error)) => {
-                let failure = shared.on_failure(&body_name, None, shared.source.is_cancelled());
-                // A failed body ends the scope whatever the policy.
-                shared
-                    .source
-                    .cancel_with(CancelReason::sibling_failed("scope body"));
-                shared.push_failure(failure, error);
-                None
-            }
-            Err(payload) => {
-                shared.on_panic(&body_name, payload);
-                None
-            }
-        };
-        exit.body_running = false;
-        JoinCounter::release(&shared.join);
-        let done = shared.join.done();
-        tokio::select! {
-            biased;
-            _ = done.cancelled() => {}
-            _ = &mut watchdog => unreachable!("the watchdog never completes"),
-        }
-        exit.finished = true;
+        let exit = self
+            .open::<E>()
+            .expect("the enclosing scope is still running while its code runs");
+        run_opened(exit, body).await
+    }
 
-        let (failures, panic) = shared.take_results();
-        if let Some(payload) = panic {
-            if !failures.is_empty() {
-                tracing::error!(
-                    parent: &shared.span,
-                    errors = failures.len(),
-                    "a task panicked; resuming the panic, so the scope's errors are not returned",
-                );
-            }
-            panic::resume_unwind(payload);
-        }
-        shared.outcome(value, failures)
+    /// Opens the scope now, unless the enclosing scope has already finished
+    /// (then `None`), and returns the future that runs it; the body gets
+    /// its own handle to the scope. The request layer opens request scopes
+    /// from outside the server's scope this way.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn try_start<T, E, F, Fut>(
+        self,
+        body: F,
+    ) -> Option<impl Future<Output = Result<T, ScopeError<E>>>>
+    where
+        F: FnOnce(Scope<E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Cancelled> + Send + 'static,
+    {
+        let exit = self.open::<E>()?;
+        let scope = Scope {
+            shared: StdArc::clone(&exit.shared),
+        };
+        Some(drive(exit, body(scope)))
     }
 
     /// Like [`run`](ScopeBuilder::run), but a scope ended by its own
@@ -452,8 +418,20 @@ impl ScopeBuilder {
         }
     }
 
-    fn open<E: Send + 'static>(self) -> StdArc<ScopeShared<E>> {
+    /// The reason to cancel with if the scope's future is dropped before it
+    /// finished (a request scope says the client disconnected).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn when_dropped(mut self, reason: CancelReason) -> Self {
+        self.dropped = Some(reason);
+        self
+    }
+
+    /// Opens the scope: links its token, joins it to the enclosing scope
+    /// and registers it in the tree. `None` if the enclosing scope has
+    /// already finished.
+    fn open<E: Send + 'static>(self) -> Option<ExitGuard<E>> {
         let ambient = current::ambient();
+        let join = JoinCounter::new(ambient.as_ref().map(Ambient::join))?;
         let source = match (&self.link, &ambient) {
             (Link::Ambient, Some(ambient)) => CancellationSource::linked([&ambient.token()]),
             (Link::Ambient, None) | (Link::Shielded, _) => CancellationSource::new(),
@@ -467,8 +445,6 @@ impl ScopeBuilder {
         if let Some(deadline) = deadline {
             source.cancel_at(deadline);
         }
-        let join = JoinCounter::new(ambient.as_ref().map(Ambient::join))
-            .expect("the enclosing scope is still running while its code runs");
         let settings = Settings {
             name: self.name,
             policy: self.policy,
@@ -483,27 +459,145 @@ impl ScopeBuilder {
             Some(ambient) => ambient.scope().register_child(weak),
             None => super::tree::register_root(weak),
         }
-        shared
+        Some(ExitGuard {
+            shared,
+            dropped: self.dropped,
+            body_running: true,
+            finished: false,
+        })
     }
+}
+
+/// Runs an opened scope with a body that borrows its handle.
+async fn run_opened<T, E, F>(exit: ExitGuard<E>, body: F) -> Result<T, ScopeError<E>>
+where
+    F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+    E: From<Cancelled> + Send + 'static,
+{
+    let scope = Scope {
+        shared: StdArc::clone(&exit.shared),
+    };
+    drive(exit, body(&scope)).await
+}
+
+/// Runs an opened scope: the body in the caller's task, then the join, then
+/// the outcome (see [`ScopeBuilder::run`]).
+async fn drive<T, E, B>(mut exit: ExitGuard<E>, body: B) -> Result<T, ScopeError<E>>
+where
+    B: Future<Output = Result<T, E>>,
+    E: From<Cancelled> + Send + 'static,
+{
+    let shared = StdArc::clone(&exit.shared);
+    let ambient = Ambient::Body {
+        scope: StdArc::clone(&shared) as StdArc<dyn ScopeContext>,
+    };
+    let body_name = shared.settings.name.renamed(StdArc::from("scope body"));
+    let watchdog = shared.watchdog();
+    tokio::pin!(watchdog);
+    let body = CURRENT
+        .scope(ambient, AssertUnwindSafe(body).catch_unwind())
+        .instrument(shared.span.clone());
+    tokio::pin!(body);
+    // Declared after `body`, so dropped before it: a scope dropped while its
+    // body runs cancels first, and the body's own registrations (an
+    // `on_cancel` that interrupts a query, say) still see the token fire.
+    let dropped = exit.dropped.take();
+    let cancel_first = CancelOnDrop {
+        source: &shared.source,
+        dropped: &dropped,
+        armed: true,
+    };
+    let outcome = std::future::poll_fn(|cx| {
+        let _ = watchdog.as_mut().poll(cx);
+        body.as_mut().poll(cx)
+    })
+    .await;
+    cancel_first.disarm();
+    exit.dropped = dropped;
+    let value = match outcome {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(error)) => {
+            let failure = shared.on_failure(&body_name, None, shared.source.is_cancelled());
+            // A failed body ends the scope whatever the policy.
+            shared
+                .source
+                .cancel_with(CancelReason::sibling_failed("scope body"));
+            shared.push_failure(failure, error);
+            None
+        }
+        Err(payload) => {
+            shared.on_panic(&body_name, payload);
+            None
+        }
+    };
+    exit.body_running = false;
+    JoinCounter::release(&shared.join);
+    let done = shared.join.done();
+    tokio::select! {
+        biased;
+        _ = done.cancelled() => {}
+        _ = &mut watchdog => unreachable!("the watchdog never completes"),
+    }
+    exit.finished = true;
+
+    let (failures, panic) = shared.take_results();
+    if let Some(payload) = panic {
+        if !failures.is_empty() {
+            tracing::error!(
+                parent: &shared.span,
+                errors = failures.len(),
+                "a task panicked; resuming the panic, so the scope's errors are not returned",
+            );
+        }
+        panic::resume_unwind(payload);
+    }
+    shared.outcome(value, failures)
 }
 
 /// Cancels the scope if its future is dropped before it finished, and
 /// makes sure its tasks are still accounted for (DESIGN §3.8).
-struct ExitGuard<'a, E: Send + 'static> {
-    shared: &'a StdArc<ScopeShared<E>>,
+struct ExitGuard<E: Send + 'static> {
+    shared: StdArc<ScopeShared<E>>,
+    dropped: Option<CancelReason>,
     body_running: bool,
     finished: bool,
 }
 
-impl<E: Send + 'static> Drop for ExitGuard<'_, E> {
+/// The reason a scope dropped before it finished is cancelled with.
+fn drop_reason(dropped: &Option<CancelReason>) -> CancelReason {
+    dropped
+        .clone()
+        .unwrap_or_else(|| CancelReason::message("scope dropped before it finished"))
+}
+
+/// Cancels `source` when dropped, unless disarmed.
+struct CancelOnDrop<'a> {
+    source: &'a CancellationSource,
+    dropped: &'a Option<CancelReason>,
+    armed: bool,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.source.cancel_with(drop_reason(self.dropped));
+        }
+    }
+}
+
+impl<E: Send + 'static> Drop for ExitGuard<E> {
     fn drop(&mut self) {
         if self.finished {
             return;
         }
-        let shared = self.shared;
-        shared
-            .source
-            .cancel_with(CancelReason::message("scope dropped before it finished"));
+        let shared = &self.shared;
+        shared.source.cancel_with(drop_reason(&self.dropped));
         if self.body_running {
             JoinCounter::release(&shared.join);
         }

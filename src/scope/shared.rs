@@ -360,7 +360,11 @@ impl<E: Send + 'static> ScopeShared<E> {
     /// Counts a new task in, before it is spawned.
     fn admit(self: &StdArc<Self>, name: &TaskName) -> TaskGuard<E> {
         let admitted = self.join.try_add();
-        assert!(admitted, "a scope accepted a task after it finished");
+        assert!(
+            admitted,
+            "spawned into a scope that has already finished \
+             (was a `taskscope::axum::RequestScope` kept after its response was sent?)"
+        );
         TaskGuard {
             shared: StdArc::clone(self),
             id: self.next_task.fetch_add(1, Ordering::Relaxed),
