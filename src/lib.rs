@@ -47,6 +47,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(all(feature = "axum", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod cancel;
 // tokio has no signal support under `--cfg loom`; the models do not need it.
 #[cfg(not(loom))]
@@ -353,3 +356,4 @@ pub use scope::JoinCounter;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+

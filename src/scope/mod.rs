@@ -28,6 +28,8 @@ mod tree;
 
 pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_AFTER};
 pub use current::token;
+#[cfg(all(feature = "axum", not(loom)))]
+pub(crate) use current::{ambient, Ambient, CURRENT};
 pub use error::ScopeError;
 pub use handle::Scope;
 pub use race::{race, Racer};

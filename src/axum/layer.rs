@@ -1,0 +1,311 @@
+//! The tower layer that opens one scope per request.
+//!
+//! A request's scope is opened when the service is *called* (not when its
+//! future is first polled), inside the owner captured by
+//! [`RequestScopeLayer::new`], so hyper's connection tasks, which run
+//! outside any scope, still nest every request in the server's scope. If
+//! the owner has already finished, the request is refused with 503.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ::axum::http::{Request, StatusCode};
+use ::axum::response::{IntoResponse, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::extract::RequestScope;
+use super::BoxError;
+use crate::scope::{ambient, Ambient, CURRENT};
+use crate::{CancelReason, CancellationToken, Scope, ScopeBuilder, ScopeError};
+
+/// A [tower layer](tower_layer::Layer) that runs every request in its own
+/// [`Scope`], nested in the scope the layer was created in.
+///
+/// The handler runs as the request scope's body: [`taskscope::token()`](crate::token)
+/// is the request's token there, and the [`RequestScope`] and
+/// [`CancellationToken`] extractors hand the scope and token to handlers.
+/// The token fires with [`CancelReason::ClientDisconnected`] if hyper drops
+/// the request's future (the client went away), and when the owner scope (or
+/// the [`parent`](RequestScopeLayer::parent) token) is cancelled.
+///
+/// A request whose scope fails (a task it spawned returned an error) is
+/// answered `500 Internal Server Error`; one that runs past its
+/// [`timeout`](RequestScopeLayer::timeout) `504 Gateway Timeout`; one that
+/// arrives after the owner scope has finished `503 Service Unavailable`.
+/// A request that already has a scope (the layer was applied twice) keeps it.
+///
+/// [`serve`](super::serve) adds this layer itself; add it by hand to serve
+/// with something else.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use taskscope::axum::{RequestScope, RequestScopeLayer};
+/// use tower_service::Service;
+///
+/// async fn handler(scope: RequestScope) -> String {
+///     let task = scope.spawn(async { Ok::<_, taskscope::axum::BoxError>(6 * 7) });
+///     task.await.unwrap().to_string()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// taskscope::scope(async |_s| {
+///     // Created inside the scope that owns (joins) the requests.
+///     let mut app = Router::new()
+///         .route("/", get(handler))
+///         .layer(RequestScopeLayer::new());
+///     let response = app.call(Request::new(Body::empty())).await.unwrap();
+///     assert!(response.status().is_success());
+///     Ok::<_, taskscope::Cancelled>(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RequestScopeLayer {
+    owner: Option<Ambient>,
+    parent: Option<CancellationToken>,
+    grace: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+impl RequestScopeLayer {
+    /// A layer whose request scopes nest in the current scope (the scope
+    /// body or task this is called from): that scope joins every request's
+    /// work, and cancelling it cancels every request. Outside any scope the
+    /// request scopes are roots.
+    ///
+    /// ```
+    /// use taskscope::axum::RequestScopeLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |_s| {
+    ///     let app = axum::Router::<()>::new().layer(RequestScopeLayer::new());
+    ///     # drop(app);
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn new() -> Self {
+        RequestScopeLayer {
+            owner: ambient(),
+            parent: None,
+            grace: None,
+            timeout: None,
+        }
+    }
+
+    /// Links request tokens to `parent` instead of the owner scope's token
+    /// (the owner still joins them). [`serve`](super::serve) uses this to
+    /// let requests drain after shutdown begins.
+    ///
+    /// ```
+    /// use taskscope::{axum::RequestScopeLayer, CancellationSource};
+    ///
+    /// let requests = CancellationSource::new();
+    /// let layer = RequestScopeLayer::new().parent(&requests.token());
+    /// # drop(layer);
+    /// ```
+    pub fn parent(mut self, parent: &CancellationToken) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+
+    /// How long tasks a request spawned may keep running after its token
+    /// fired before they are aborted; see [`ScopeBuilder::grace_period`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::axum::RequestScopeLayer;
+    ///
+    /// let layer = RequestScopeLayer::new().grace_period(Duration::from_secs(5));
+    /// # drop(layer);
+    /// ```
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// A deadline for each request: its token fires with
+    /// [`CancelReason::Timeout`] and the client gets `504 Gateway Timeout`
+    /// (as ASP.NET Core's request timeouts).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::axum::RequestScopeLayer;
+    ///
+    /// let layer = RequestScopeLayer::new().timeout(Duration::from_secs(30));
+    /// # drop(layer);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl RequestScopeLayer {
+    /// These options, owned by the current scope and linked to `parent`.
+    pub(super) fn into_owned_by_current(mut self, parent: &CancellationToken) -> Self {
+        self.owner = ambient();
+        self.parent = Some(parent.clone());
+        self
+    }
+}
+
+impl Default for RequestScopeLayer {
+    fn default() -> Self {
+        RequestScopeLayer::new()
+    }
+}
+
+impl fmt::Debug for RequestScopeLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestScopeLayer")
+            .field("owner", &self.owner.as_ref().map(|o| o.scope().id()))
+            .field("parent", &self.parent)
+            .field("grace", &self.grace)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for RequestScopeLayer {
+    type Service = RequestScopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestScopeService {
+            inner,
+            settings: Arc::new(self.clone()),
+        }
+    }
+}
+
+/// The service [`RequestScopeLayer`] wraps around a router or handler.
+#[derive(Clone)]
+pub struct RequestScopeService<S> {
+    inner: S,
+    settings: Arc<RequestScopeLayer>,
+}
+
+impl<S> fmt::Debug for RequestScopeService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestScopeService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for RequestScopeService<S>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Response: IntoResponse + Send + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Call the instance that was polled ready; keep a fresh clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if request.extensions().get::<RequestScope>().is_some() {
+            let response = inner.call(request);
+            return ResponseFuture::boxed(async move { Ok(response.await?.into_response()) });
+        }
+
+        let settings = &self.settings;
+        let name = format!("{} {}", request.method(), request.uri().path());
+        let mut builder = ScopeBuilder::new()
+            .name(name)
+            .when_dropped(CancelReason::ClientDisconnected);
+        if let Some(parent) = &settings.parent {
+            builder = builder.parent(parent);
+        }
+        if let Some(grace) = settings.grace {
+            builder = builder.grace_period(grace);
+        }
+        if let Some(timeout) = settings.timeout {
+            builder = builder.timeout(timeout);
+        }
+        let body = |scope: Scope<BoxError>| async move {
+            request.extensions_mut().insert(RequestScope::new(&scope));
+            Ok(inner.call(request).await)
+        };
+        let opened = match &settings.owner {
+            Some(owner) => CURRENT.sync_scope(owner.clone(), || builder.try_start(body)),
+            None => builder.try_start(body),
+        };
+        let Some(request_scope) = opened else {
+            return ResponseFuture::boxed(async {
+                Ok((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is shutting down",
+                )
+                    .into_response())
+            });
+        };
+        ResponseFuture::boxed(async move {
+            match request_scope.await {
+                Ok(Ok(response)) => Ok(response.into_response()),
+                Ok(Err(error)) => Err(error),
+                Err(error) => Ok(failed_response(&error)),
+            }
+        })
+    }
+}
+
+/// The response to a request whose scope failed. The failure itself is
+/// logged by the scope (at error level), not sent to the client.
+fn failed_response(error: &ScopeError<BoxError>) -> Response {
+    if error.is_timeout() {
+        (StatusCode::GATEWAY_TIMEOUT, "the request timed out").into_response()
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
+
+/// The future of a [`RequestScopeService`] call: the request's scope, from
+/// the handler to the last task it spawned.
+pub struct ResponseFuture<E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
+}
+
+impl<E> ResponseFuture<E> {
+    fn boxed(future: impl Future<Output = Result<Response, E>> + Send + 'static) -> Self {
+        ResponseFuture {
+            inner: Box::pin(future),
+        }
+    }
+}
+
+impl<E> Future for ResponseFuture<E> {
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<E> fmt::Debug for ResponseFuture<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

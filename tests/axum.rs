@@ -1,0 +1,309 @@
+//! Request scopes against a real axum server on 127.0.0.1 and a real HTTP
+//! client (hyper's): a client that disconnects mid-request, a normal
+//! request, and a shutdown with requests in flight (issue 6, DESIGN §5).
+//!
+//! Nothing here asserts a duration: the server's drain period is the only
+//! clock, and the assertions are about order (what finished before what).
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use taskscope::axum::{BoxError, RequestScope};
+use taskscope::{CancelReason, CancellationSource, CancellationToken};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+
+/// A bound listener and its address.
+async fn listen() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// An HTTP/1.1 connection from a real client; dropping it closes the socket.
+struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Client { sender, connection }
+    }
+
+    /// Sends `GET path` and reads the whole response.
+    async fn get(&mut self, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Empty::new())
+            .unwrap();
+        self.sender.ready().await.unwrap();
+        let response = self.sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The connection task owns the socket: aborting it closes the socket.
+        self.connection.abort();
+    }
+}
+
+/// Awaits `rx`'s next message, failing the test (instead of hanging) if
+/// nothing comes within a generous bound.
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("nothing arrived within 30 s")
+        .expect("the sender is still alive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
+    let (listener, addr) = listen().await;
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let (reason_tx, mut reasons) = mpsc::unbounded_channel::<CancelReason>();
+    let cleaned_up = Arc::new(AtomicBool::new(false));
+    let app = Router::new().route(
+        "/search",
+        get({
+            let cleaned_up = cleaned_up.clone();
+            move |scope: RequestScope| async move {
+                // The handler's own registration runs too: the token fires
+                // before hyper's drop reaches the handler's locals.
+                let _registration = scope.token().on_cancel({
+                    let reason_tx = reason_tx.clone();
+                    move |reason| reason_tx.send(reason.clone()).unwrap()
+                });
+                let worker = scope.spawn({
+                    let reason_tx = reason_tx.clone();
+                    let cleaned_up = cleaned_up.clone();
+                    async move {
+                        let token = taskscope::token();
+                        token.cancelled().await;
+                        reason_tx.send(token.reason().unwrap()).unwrap();
+                        // Cleanup that takes a while: the server must still join it.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        cleaned_up.store(true, Ordering::SeqCst);
+                        Ok::<_, BoxError>(())
+                    }
+                });
+                started_tx.send(()).unwrap();
+                let _ = worker.await;
+                "never sent"
+            }
+        }),
+    );
+    let stop = CancellationSource::new();
+    let server = tokio::spawn(
+        taskscope::axum::serve(listener, app)
+            .shutdown_on(&stop.token())
+            .into_future(),
+    );
+
+    let mut client = Client::connect(addr).await;
+    let request = tokio::spawn(async move {
+        client.get("/search?q=boots").await;
+    });
+    next(&mut started).await;
+    request.abort(); // drops the client and its socket mid-request
+    let _ = request.await;
+
+    // The handler's registration sees the reason itself; the task (its own
+    // token is a child of the request's) inherits it. Either may come first.
+    let mut seen = [next(&mut reasons).await, next(&mut reasons).await];
+    seen.sort_by_key(CancelReason::is_inherited);
+    assert_eq!(seen[0], CancelReason::ClientDisconnected);
+    assert_eq!(seen[1].root(), &CancelReason::ClientDisconnected);
+    assert_eq!(
+        seen[1].to_string(),
+        "an ancestor was cancelled: the client disconnected"
+    );
+
+    stop.cancel_with(CancelReason::Shutdown);
+    server.await.unwrap().unwrap();
+    assert!(
+        cleaned_up.load(Ordering::SeqCst),
+        "the server returned before the dropped request's task finished its cleanup"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
+    let (listener, addr) = listen().await;
+    let (token_tx, mut tokens) = mpsc::unbounded_channel::<CancellationToken>();
+    let background_done = Arc::new(AtomicBool::new(false));
+    let app = Router::new().route(
+        "/summary/{id}",
+        get({
+            let background_done = background_done.clone();
+            move |scope: RequestScope, token: CancellationToken| async move {
+                assert_eq!(token, scope.token());
+                assert_eq!(
+                    token,
+                    taskscope::token(),
+                    "the handler runs as the scope's body"
+                );
+                token_tx.send(token).unwrap();
+                let orders = scope.spawn(async { Ok::<_, BoxError>(3) });
+                // Not awaited: the response still waits for it.
+                scope.spawn({
+                    let background_done = background_done.clone();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        background_done.store(true, Ordering::SeqCst);
+                        Ok::<_, BoxError>(())
+                    }
+                });
+                format!("{} orders", orders.await.unwrap())
+            }
+        }),
+    );
+    let stop = CancellationSource::new();
+    let server = tokio::spawn(
+        taskscope::axum::serve(listener, app)
+            .shutdown_on(&stop.token())
+            .into_future(),
+    );
+
+    let mut client = Client::connect(addr).await;
+    let (status, body) = client.get("/summary/7").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "3 orders");
+    assert!(
+        background_done.load(Ordering::SeqCst),
+        "the response was sent before the request's tasks finished"
+    );
+    let token = next(&mut tokens).await;
+    assert!(
+        !token.is_cancelled(),
+        "a completed request cancelled its token"
+    );
+    assert_eq!(token.reason(), None);
+
+    // Keep-alive: the same connection serves a second request.
+    let (status, _) = client.get("/summary/8").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!next(&mut tokens).await.is_cancelled());
+
+    drop(client);
+    stop.cancel_with(CancelReason::Shutdown);
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_then_cancels_requests_in_flight_and_joins_them() {
+    let (listener, addr) = listen().await;
+    let (started_tx, mut started) = mpsc::unbounded_channel::<&'static str>();
+    let release = Arc::new(Notify::new());
+    let cleaned_up = Arc::new(AtomicBool::new(false));
+    let app = Router::new()
+        .route(
+            "/finishes",
+            get({
+                let release = release.clone();
+                let started_tx = started_tx.clone();
+                move |token: CancellationToken| async move {
+                    started_tx.send("finishes").unwrap();
+                    tokio::select! {
+                        () = release.notified() => "finished".to_string(),
+                        () = token.cancelled() => format!("cancelled: {}", token.reason().unwrap()),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/ignores-the-drain",
+            get({
+                let cleaned_up = cleaned_up.clone();
+                move |scope: RequestScope| async move {
+                    let worker = scope.spawn({
+                        let cleaned_up = cleaned_up.clone();
+                        async move {
+                            let token = taskscope::token();
+                            token.cancelled().await;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            cleaned_up.store(true, Ordering::SeqCst);
+                            Ok::<_, BoxError>(token.reason().unwrap())
+                        }
+                    });
+                    started_tx.send("ignores").unwrap();
+                    let reason = worker.await.unwrap();
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("cancelled: {}", reason.root()),
+                    )
+                }
+            }),
+        );
+    let stop = CancellationSource::new();
+    let server = tokio::spawn(
+        taskscope::axum::serve(listener, app)
+            .shutdown_on(&stop.token())
+            .drain_period(Duration::from_millis(500))
+            .into_future(),
+    );
+
+    let mut first = Client::connect(addr).await;
+    let mut second = Client::connect(addr).await;
+    let finishes = tokio::spawn(async move { first.get("/finishes").await });
+    let ignores = tokio::spawn(async move { second.get("/ignores-the-drain").await });
+    let mut seen = [next(&mut started).await, next(&mut started).await];
+    seen.sort();
+    assert_eq!(seen, ["finishes", "ignores"]);
+
+    stop.cancel_with(CancelReason::Shutdown);
+    // In the drain period a request in flight may still finish normally.
+    release.notify_one();
+    assert_eq!(
+        finishes.await.unwrap(),
+        (StatusCode::OK, "finished".to_string())
+    );
+    // After it, the requests still running see their tokens fire.
+    assert_eq!(
+        ignores.await.unwrap(),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cancelled: shutting down".to_string()
+        )
+    );
+    server.await.unwrap().unwrap();
+    assert!(cleaned_up.load(Ordering::SeqCst));
+    // The listener is closed: nothing accepts any more.
+    assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_enclosing_scope_stops_the_server() {
+    let (listener, addr) = listen().await;
+    let app = Router::new().route("/", get(|| async { "hello" }));
+    let result = taskscope::scope(async |s| {
+        let server = s.spawn(taskscope::axum::serve(listener, app).into_future());
+        let mut client = Client::connect(addr).await;
+        assert_eq!(client.get("/").await, (StatusCode::OK, "hello".to_string()));
+        drop(client);
+        s.cancel_with(CancelReason::Shutdown);
+        server.await
+    })
+    .await;
+    result.unwrap();
+}
