@@ -357,3 +357,8 @@ pub use scope::JoinCounter;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// `docs/guide.md`, every snippet compiled and run. Its web-server section
+/// uses the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/guide.md")]
+struct GuideDoctests;
