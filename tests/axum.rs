@@ -307,3 +307,88 @@ async fn the_enclosing_scope_stops_the_server() {
     .await;
     result.unwrap();
 }
+
+// ---- answers without a network: failures, timeouts, a finished owner -------------
+
+/// Calls `app` once, in-process, and reads the response.
+async fn call(app: &mut Router, path: &str) -> (StatusCode, String) {
+    use tower_service::Service;
+    let request = Request::get(path).body(axum::body::Body::empty()).unwrap();
+    let response = app.call(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_failed_task_cancels_its_request_and_answers_500() {
+    let (reason_tx, mut reasons) = mpsc::unbounded_channel::<CancelReason>();
+    taskscope::scope(async |_s| {
+        let mut app = Router::new()
+            .route(
+                "/",
+                get(move |scope: RequestScope| async move {
+                    scope.spawn_named("pricing", async { Err::<(), BoxError>("no prices".into()) });
+                    scope.token().cancelled().await;
+                    reason_tx.send(scope.token().reason().unwrap()).unwrap();
+                    "a response the client never gets"
+                }),
+            )
+            .layer(taskscope::axum::RequestScopeLayer::new());
+        let (status, _) = call(&mut app, "/").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        Ok::<_, taskscope::Cancelled>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        next(&mut reasons).await,
+        CancelReason::sibling_failed("pricing")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_past_its_timeout_answers_504() {
+    taskscope::scope(async |_s| {
+        let mut app = Router::new()
+            .route(
+                "/",
+                get(|token: CancellationToken| async move {
+                    token.cancelled().await;
+                    assert!(token.reason().unwrap().is_timeout());
+                    "too late"
+                }),
+            )
+            .layer(taskscope::axum::RequestScopeLayer::new().timeout(Duration::from_secs(30)));
+        let (status, body) = call(&mut app, "/").await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(body, "the request timed out");
+        Ok::<_, taskscope::Cancelled>(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_after_its_owner_finished_answers_503() {
+    let mut app = taskscope::scope(async |_s| {
+        Ok::<_, taskscope::Cancelled>(
+            Router::new()
+                .route("/", get(|| async { "hello" }))
+                .layer(taskscope::axum::RequestScopeLayer::new()),
+        )
+    })
+    .await
+    .unwrap();
+    let (status, body) = call(&mut app, "/").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "the server is shutting down");
+}
+
+#[tokio::test]
+async fn without_the_layer_the_extractors_answer_500_naming_it() {
+    let mut app = Router::new().route("/", get(|_token: CancellationToken| async { "" }));
+    let (status, body) = call(&mut app, "/").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("RequestScopeLayer"), "{body}");
+}

@@ -138,8 +138,9 @@ impl RequestScopeLayer {
     }
 
     /// A deadline for each request: its token fires with
-    /// [`CancelReason::Timeout`] and the client gets `504 Gateway Timeout`
-    /// (as ASP.NET Core's request timeouts).
+    /// [`CancelReason::Timeout`], and once the handler has stopped the client
+    /// gets `504 Gateway Timeout`, whatever the handler returned (as ASP.NET
+    /// Core's request timeouts).
     ///
     /// ```
     /// use std::time::Duration;
@@ -247,7 +248,16 @@ where
         }
         let body = |scope: Scope<BoxError>| async move {
             request.extensions_mut().insert(RequestScope::new(&scope));
-            Ok(inner.call(request).await)
+            let response = match inner.call(request).await {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(error)),
+            };
+            // Past its own deadline, whatever the handler made of it, the
+            // request timed out (its own reason, not an inherited one).
+            if scope.token().reason() == Some(CancelReason::Timeout) {
+                return Ok(Ok(timed_out_response()));
+            }
+            Ok(Ok(response.into_response()))
         };
         let opened = match &settings.owner {
             Some(owner) => CURRENT.sync_scope(owner.clone(), || builder.try_start(body)),
@@ -264,7 +274,7 @@ where
         };
         ResponseFuture::boxed(async move {
             match request_scope.await {
-                Ok(Ok(response)) => Ok(response.into_response()),
+                Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(error),
                 Err(error) => Ok(failed_response(&error)),
             }
@@ -276,10 +286,14 @@ where
 /// logged by the scope (at error level), not sent to the client.
 fn failed_response(error: &ScopeError<BoxError>) -> Response {
     if error.is_timeout() {
-        (StatusCode::GATEWAY_TIMEOUT, "the request timed out").into_response()
+        timed_out_response()
     } else {
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
     }
+}
+
+fn timed_out_response() -> Response {
+    (StatusCode::GATEWAY_TIMEOUT, "the request timed out").into_response()
 }
 
 /// The future of a [`RequestScopeService`] call: the request's scope, from
