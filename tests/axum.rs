@@ -29,6 +29,22 @@ async fn listen() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
+/// A server running `app` with the given drain period, its address, the
+/// source that stops it, and its task.
+async fn start(app: Router, drain: Duration) -> (SocketAddr, CancellationSource, Server) {
+    let (listener, addr) = listen().await;
+    let stop = CancellationSource::new();
+    let server = tokio::spawn(
+        taskscope::axum::serve(listener, app)
+            .shutdown_on(&stop.token())
+            .drain_period(drain)
+            .into_future(),
+    );
+    (addr, stop, server)
+}
+
+type Server = tokio::task::JoinHandle<std::io::Result<()>>;
+
 /// An HTTP/1.1 connection from a real client; dropping it closes the socket.
 struct Client {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
@@ -79,7 +95,6 @@ async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
-    let (listener, addr) = listen().await;
     let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
     let (reason_tx, mut reasons) = mpsc::unbounded_channel::<CancelReason>();
     let cleaned_up = Arc::new(AtomicBool::new(false));
@@ -113,12 +128,7 @@ async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
             }
         }),
     );
-    let stop = CancellationSource::new();
-    let server = tokio::spawn(
-        taskscope::axum::serve(listener, app)
-            .shutdown_on(&stop.token())
-            .into_future(),
-    );
+    let (addr, stop, server) = start(app, taskscope::axum::DEFAULT_DRAIN_PERIOD).await;
 
     let mut client = Client::connect(addr).await;
     let request = tokio::spawn(async move {
@@ -149,7 +159,6 @@ async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
-    let (listener, addr) = listen().await;
     let (token_tx, mut tokens) = mpsc::unbounded_channel::<CancellationToken>();
     let background_done = Arc::new(AtomicBool::new(false));
     let app = Router::new().route(
@@ -178,12 +187,7 @@ async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
             }
         }),
     );
-    let stop = CancellationSource::new();
-    let server = tokio::spawn(
-        taskscope::axum::serve(listener, app)
-            .shutdown_on(&stop.token())
-            .into_future(),
-    );
+    let (addr, stop, server) = start(app, taskscope::axum::DEFAULT_DRAIN_PERIOD).await;
 
     let mut client = Client::connect(addr).await;
     let (status, body) = client.get("/summary/7").await;
@@ -212,7 +216,6 @@ async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_then_cancels_requests_in_flight_and_joins_them() {
-    let (listener, addr) = listen().await;
     let (started_tx, mut started) = mpsc::unbounded_channel::<&'static str>();
     let release = Arc::new(Notify::new());
     let cleaned_up = Arc::new(AtomicBool::new(false));
@@ -255,13 +258,7 @@ async fn shutdown_drains_then_cancels_requests_in_flight_and_joins_them() {
                 }
             }),
         );
-    let stop = CancellationSource::new();
-    let server = tokio::spawn(
-        taskscope::axum::serve(listener, app)
-            .shutdown_on(&stop.token())
-            .drain_period(Duration::from_millis(500))
-            .into_future(),
-    );
+    let (addr, stop, server) = start(app, Duration::from_millis(500)).await;
 
     let mut first = Client::connect(addr).await;
     let mut second = Client::connect(addr).await;

@@ -366,7 +366,10 @@ impl ScopeBuilder {
         let exit = self
             .open::<E>()
             .expect("the enclosing scope is still running while its code runs");
-        run_opened(exit, body).await
+        let scope = Scope {
+            shared: StdArc::clone(&exit.shared),
+        };
+        drive(exit, body(&scope)).await
     }
 
     /// Opens the scope now, unless the enclosing scope has already finished
@@ -468,18 +471,6 @@ impl ScopeBuilder {
     }
 }
 
-/// Runs an opened scope with a body that borrows its handle.
-async fn run_opened<T, E, F>(exit: ExitGuard<E>, body: F) -> Result<T, ScopeError<E>>
-where
-    F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-    E: From<Cancelled> + Send + 'static,
-{
-    let scope = Scope {
-        shared: StdArc::clone(&exit.shared),
-    };
-    drive(exit, body(&scope)).await
-}
-
 /// Runs an opened scope: the body in the caller's task, then the join, then
 /// the outcome (see [`ScopeBuilder::run`]).
 async fn drive<T, E, B>(mut exit: ExitGuard<E>, body: B) -> Result<T, ScopeError<E>>
@@ -487,9 +478,9 @@ where
     B: Future<Output = Result<T, E>>,
     E: From<Cancelled> + Send + 'static,
 {
-    let shared = StdArc::clone(&exit.shared);
+    let shared = &exit.shared;
     let ambient = Ambient::Body {
-        scope: StdArc::clone(&shared) as StdArc<dyn ScopeContext>,
+        scope: StdArc::clone(shared) as StdArc<dyn ScopeContext>,
     };
     let body_name = shared.settings.name.renamed(StdArc::from("scope body"));
     let watchdog = shared.watchdog();
