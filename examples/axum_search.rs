@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --example axum_search --features axum            # demo: a server and three clients
-//! cargo run --example axum_search --features axum -- --serve # serve 127.0.0.1:3000 until Ctrl-C
+//! cargo run --example axum_search --features axum -- --serve [ADDR] # serve (127.0.0.1:3000) until Ctrl-C
 //! ```
 //!
 //! In the demo, one search completes, one runs past its timeout (504), and
@@ -46,6 +46,7 @@ async fn search(
     Query(params): Query<SearchParams>,
     request: CancellationToken,
 ) -> Result<Json<Vec<Product>>, (StatusCode, String)> {
+    println!("server: searching for {:?}", params.q);
     // If the client leaves, hyper drops this handler; the request's token
     // fires first, so this registration still runs (the seed's `Register`).
     let _log = request.on_cancel({
@@ -115,10 +116,18 @@ fn app() -> Router {
 
 #[taskscope::main]
 async fn main() -> std::io::Result<()> {
-    if std::env::args().any(|arg| arg == "--serve") {
-        let listener = TcpListener::bind("127.0.0.1:3000").await?;
-        println!("serving http://127.0.0.1:3000/api/products/search?q=boots (Ctrl-C stops)");
-        return taskscope::axum::serve(listener, app()).await;
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--serve") {
+        let addr = args.get(at + 1).map_or("127.0.0.1:3000", String::as_str);
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        println!("serving http://{addr}/api/products/search?q=boots (Ctrl-C stops)");
+        // Stops when `#[taskscope::main]`'s root scope is cancelled (SIGINT,
+        // SIGTERM): requests in flight get the drain period, then are
+        // cancelled, and everything is joined before `main` returns.
+        taskscope::axum::serve(listener, app()).await?;
+        println!("server: stopped");
+        return Ok(());
     }
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;

@@ -21,6 +21,9 @@ fn example(name: &str) -> PathBuf {
     if !path.exists() {
         let mut build = Command::new(env!("CARGO"));
         build.args(["build", "--example", name]);
+        if name == "axum_search" {
+            build.args(["--features", "axum"]);
+        }
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
@@ -188,6 +191,48 @@ fn sigquit_prints_the_task_tree_and_keeps_running() {
         output
             .iter()
             .any(|l| l.contains("task \"stubborn\"") && l.contains("holding the scope")),
+        "{output:#?}"
+    );
+}
+
+/// `taskscope::axum::serve` under `#[taskscope::main]`: SIGINT with a
+/// request in flight lets it finish in the drain period, then the process
+/// exits cleanly.
+#[cfg(feature = "axum")]
+#[test]
+fn sigint_drains_the_axum_server_and_exits_cleanly() {
+    use std::io::{Read, Write};
+
+    let mut server = Running::start("axum_search", &["--serve", "127.0.0.1:0"]);
+    server.wait_for("serving http://");
+    let line = server.seen.last().unwrap().clone();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let mut client = std::net::TcpStream::connect(&addr).unwrap();
+    client
+        .write_all(b"GET /api/products/search?q=everything HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    server.wait_for("server: searching for \"everything\"");
+    server.interrupt();
+    // The search in flight still gets its answer: its own 500 ms timeout
+    // fires inside the server's drain period.
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut response = String::new();
+    let _ = client.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 504"),
+        "unexpected response: {response:?}"
+    );
+    let (code, _took, output) = server.exit();
+    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert!(
+        output.iter().any(|l| l.contains("server: stopped")),
         "{output:#?}"
     );
 }
