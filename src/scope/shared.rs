@@ -124,6 +124,13 @@ pub(crate) struct Failure {
     pub(crate) while_cancelled: bool,
 }
 
+/// What the watchdog does when a delay after cancellation has passed.
+#[derive(Clone, Copy)]
+enum Duty {
+    Abort,
+    Warn,
+}
+
 /// A task as its scope sees it (invariant 2).
 struct Tracked {
     id: u64,
@@ -513,17 +520,21 @@ impl<E: Send + 'static> ScopeShared<E> {
     /// the join, so a body awaiting a stubborn task is covered too. Never
     /// completes.
     pub(crate) async fn watchdog(&self) {
-        let abort = async {
-            if let Some(grace) = self.settings.grace {
-                self.after_cancel(grace).await;
-                self.abort_running();
+        // One wait and one timer at a time, in deadline order: this future
+        // lives in every scope's future, so it is kept small.
+        let (warn, grace) = (self.settings.warn_after, self.settings.grace);
+        let (first, second) = match grace {
+            Some(grace) if grace < warn => (Some((grace, Duty::Abort)), Some((warn, Duty::Warn))),
+            Some(grace) => (Some((warn, Duty::Warn)), Some((grace, Duty::Abort))),
+            None => (Some((warn, Duty::Warn)), None),
+        };
+        for (delay, duty) in [first, second].into_iter().flatten() {
+            self.after_cancel(delay).await;
+            match duty {
+                Duty::Abort => self.abort_running(),
+                Duty::Warn => self.warn_laggards(),
             }
-        };
-        let warn = async {
-            self.after_cancel(self.settings.warn_after).await;
-            self.warn_laggards();
-        };
-        tokio::join!(abort, warn);
+        }
         std::future::pending::<()>().await;
     }
 
