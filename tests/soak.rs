@@ -155,3 +155,83 @@ fn many_tasks_through_nested_scopes_return_their_memory() {
     }
     assert_rss_back(start, "tasks through scopes");
 }
+
+/// A long-lived server's scope: many requests through `RequestScopeLayer`
+/// (feature `axum`), each spawning a task, every tenth dropped mid-request
+/// as a disconnecting client's would be. Memory returns, no request scope
+/// stays in the server's tree, and no task outlives the server's scope.
+#[cfg(feature = "axum")]
+#[test]
+fn many_requests_through_a_long_lived_server_scope_return_their_memory() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use futures_util::FutureExt;
+    use taskscope::axum::{BoxError, RequestScope, RequestScopeLayer};
+    use tower_service::Service;
+
+    let _serial = serial();
+    let Sizes {
+        tasks: requests, ..
+    } = sizes();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // On a worker, as a server's connection tasks run (from `block_on`
+    // every spawned task's wake-up would cross threads).
+    let server = runtime.spawn(taskscope::scope(async move |server| {
+        let mut app = axum::Router::new()
+            .route(
+                "/",
+                get(|scope: RequestScope| async move {
+                    let lookup = scope.spawn(async {
+                        tokio::task::yield_now().await;
+                        Ok::<_, BoxError>(7)
+                    });
+                    lookup.await.map(|n| n.to_string()).unwrap_or_default()
+                }),
+            )
+            .layer(RequestScopeLayer::new());
+        let mut start = None;
+        let mut dropped = 0;
+        for i in 0..requests {
+            if i == requests / 10 {
+                start = rss();
+            }
+            let response = app.call(Request::new(Body::empty()));
+            if i % 10 == 0 {
+                // One poll, then the client is gone.
+                if response.now_or_never().is_none() {
+                    dropped += 1;
+                }
+            } else {
+                assert!(response.await.unwrap().status().is_success());
+            }
+        }
+        // Dropped requests' tasks finish on their own; let them.
+        for _ in 0..1000 {
+            if server.snapshot().scopes.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            server.snapshot().scopes.is_empty(),
+            "request scopes left in the server's tree"
+        );
+        assert_rss_back(start, "requests through a server scope");
+        Ok::<_, Cancelled>(dropped)
+    }));
+    let dropped = runtime.block_on(server).unwrap().unwrap();
+    eprintln!("{requests} requests, {dropped} dropped mid-request");
+    assert!(dropped > 0, "no request was dropped mid-request");
+    for _ in 0..1000 {
+        if runtime.metrics().num_alive_tasks() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(runtime.metrics().num_alive_tasks(), 0);
+}
