@@ -23,17 +23,9 @@ use tower_service::Service;
 
 mod support;
 
-use support::{listing_only, median_ns};
+use support::{listing_only, median_ns, runtime};
 
 const GROUP: &str = "request through a router, in-process";
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The do-it-yourself request token: a tokio-util token in the request's
 /// extensions, cancelled when the request's future is dropped.

@@ -19,18 +19,10 @@ use tokio_util::task::TaskTracker;
 
 mod support;
 
-use support::{listing_only, median_ns, COUNTING, LIVE_BYTES};
+use support::{listing_only, median_ns, runtime, COUNTING, LIVE_BYTES};
 
 const SPAWNS: usize = 100_000;
 const WAITERS: usize = 10_000;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Runs `batch` `iters` times on the runtime and returns the time per task.
 fn per_task<F, Fut>(rt: &Runtime, iters: u64, size: usize, batch: F) -> Duration
