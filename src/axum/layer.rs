@@ -193,6 +193,22 @@ impl<S> Layer<S> for RequestScopeLayer {
 }
 
 /// The service [`RequestScopeLayer`] wraps around a router or handler.
+///
+/// ```
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use taskscope::axum::RequestScopeLayer;
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let router = Router::new().route("/", get(|| async { taskscope::token().is_cancelled().to_string() }));
+/// let mut service = RequestScopeLayer::new().layer(router);
+/// let response = service.call(Request::new(Body::empty())).await.unwrap();
+/// let body = axum::body::to_bytes(response.into_body(), 64).await.unwrap();
+/// assert_eq!(body, "false"); // the handler saw the request's token
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RequestScopeService<S> {
     inner: S,
@@ -297,7 +313,30 @@ fn timed_out_response() -> Response {
 }
 
 /// The future of a [`RequestScopeService`] call: the request's scope, from
-/// the handler to the last task it spawned.
+/// the handler to the last task it spawned. Dropping it before it completes
+/// is what a client disconnecting looks like: the request's token fires with
+/// [`CancelReason::ClientDisconnected`].
+///
+/// ```
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use taskscope::{axum::RequestScopeLayer, CancelReason, CancellationToken};
+/// use tokio::sync::mpsc;
+/// use tower_service::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (tx, mut rx) = mpsc::unbounded_channel();
+/// let mut app = Router::new()
+///     .route("/", get(|token: CancellationToken| async move {
+///         let _log = token.on_cancel(move |reason| tx.send(reason.clone()).unwrap());
+///         std::future::pending::<()>().await;
+///     }))
+///     .layer(RequestScopeLayer::new());
+/// let response = app.call(Request::new(Body::empty()));
+/// let _ = tokio::time::timeout(std::time::Duration::from_millis(10), response).await; // dropped
+/// assert_eq!(rx.recv().await.unwrap(), CancelReason::ClientDisconnected);
+/// # }
+/// ```
 pub struct ResponseFuture<E> {
     inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
 }

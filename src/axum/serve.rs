@@ -64,6 +64,26 @@ pub fn serve<L>(listener: L, router: Router) -> Serve<L> {
 }
 
 /// A server being configured; `.await` runs it. See [`serve`].
+///
+/// ```
+/// use std::time::Duration;
+/// use taskscope::axum::RequestScopeLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let result = taskscope::scope(async |s| {
+///     let server = taskscope::axum::serve(listener, axum::Router::new())
+///         .drain_period(Duration::from_secs(2))
+///         .requests(RequestScopeLayer::new().timeout(Duration::from_secs(30)));
+///     s.cancel(); // stops the server: it is a scope of `s`
+///     server.await
+/// })
+/// .await;
+/// assert!(result.is_ok());
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a server does nothing until awaited"]
 pub struct Serve<L> {
     listener: L,
