@@ -49,7 +49,7 @@ async fn main() -> Result<(), Cancelled> {
         Ok::<_, Cancelled>(())
     })
     .await
-    .map_err(|e| e.into_errors().remove(0))?;
+    .map_err(taskscope::ScopeError::into_error)?;
     println!("all services stopped");
     Ok(())
 }

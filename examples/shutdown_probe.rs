@@ -27,5 +27,5 @@ async fn main() -> Result<(), Cancelled> {
         Ok(())
     })
     .await
-    .map_err(|e| e.into_errors().remove(0))
+    .map_err(taskscope::ScopeError::into_error)
 }

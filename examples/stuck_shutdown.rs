@@ -45,9 +45,9 @@ async fn main() -> Result<(), Cancelled> {
             Ok::<_, Cancelled>(())
         })
         .await
-        .map_err(|e| e.into_errors().remove(0))?;
+        .map_err(taskscope::ScopeError::into_error)?;
         Ok(())
     })
     .await
-    .map_err(|e| e.into_errors().remove(0))
+    .map_err(taskscope::ScopeError::into_error)
 }

@@ -147,7 +147,7 @@ async fn nested_scope_macro_links_to_the_enclosing_scope() {
                 Ok::<_, Cancelled>(inner.token().reason().unwrap())
             })
             .await
-            .map_err(|e| e.into_errors().remove(0))
+            .map_err(ScopeError::into_error)
         });
         tokio::task::yield_now().await;
         outer.cancel_with(CancelReason::Shutdown);
@@ -161,7 +161,7 @@ async fn nested_scope_macro_links_to_the_enclosing_scope() {
 #[taskscope::test]
 async fn test_attribute_accepts_a_result_returning_test() -> Result<(), io::Error> {
     let value = scope!(|s| s.spawn(async { Ok::<_, io::Error>(7) }).await).await;
-    assert_eq!(value.map_err(|e| e.into_errors().remove(0))?, 7);
+    assert_eq!(value.map_err(ScopeError::into_error)?, 7);
     Ok(())
 }
 

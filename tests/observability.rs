@@ -35,7 +35,7 @@ async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
                         Ok(())
                     })
                     .await
-                    .map_err(|e| e.into_errors().remove(0))
+                    .map_err(taskscope::ScopeError::into_error)
             });
             sleep(Duration::from_secs(41)).await;
 

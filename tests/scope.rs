@@ -62,7 +62,7 @@ async fn scope_returns_only_after_every_task_and_nested_scope_completed() {
                         Ok::<_, Cancelled>(())
                     })
                     .await
-                    .map_err(|e| e.into_errors().remove(0))?;
+                    .map_err(ScopeError::into_error)?;
                     completed.fetch_add(1, Ordering::SeqCst);
                     Ok(())
                 });
@@ -694,7 +694,7 @@ async fn token_outside_any_scope_is_none_and_nested_scopes_link_automatically() 
                 task.await
             })
             .await
-            .map_err(|e| e.into_errors().remove(0))
+            .map_err(ScopeError::into_error)
         });
         tokio::task::yield_now().await;
         outer.cancel_with(CancelReason::Shutdown);
@@ -717,7 +717,7 @@ async fn scope_can_be_linked_to_a_token_the_caller_gives() {
             task.await
         })
         .await;
-    let err = result.unwrap_err().into_errors().remove(0);
+    let err = result.unwrap_err().into_error();
     assert_eq!(
         err.reason().root(),
         &CancelReason::message("client disconnected")

@@ -135,7 +135,7 @@ fn many_tasks_through_nested_scopes_return_their_memory() {
                             Ok::<_, Cancelled>(())
                         })
                         .await
-                        .map_err(|e| e.into_errors().remove(0))
+                        .map_err(taskscope::ScopeError::into_error)
                     });
                 }
                 Ok::<_, Cancelled>(())

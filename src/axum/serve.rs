@@ -179,7 +179,7 @@ where
                 .name("http server")
                 .run(async |server| self.run(server.token()).await)
                 .await
-                .map_err(into_io_error)
+                .map_err(ScopeError::into_error)
         })
     }
 }
@@ -223,13 +223,4 @@ where
         requests.cancel_with(reason);
         server.await
     }
-}
-
-fn into_io_error(error: ScopeError<io::Error>) -> io::Error {
-    let message = error.to_string();
-    error
-        .into_errors()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| io::Error::other(message))
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::{CancelReason, Cancelled};
+
 /// Why a scope did not return its body's value.
 ///
 /// Errors are never lost: a task's error goes to its [`TaskHandle`](crate::TaskHandle)
@@ -84,6 +86,35 @@ impl<E> ScopeError<E> {
             }
             ScopeError::TimedOut { errors } => errors,
             ScopeError::NoContestants => Vec::new(),
+        }
+    }
+
+    /// One error of the tasks' type, for `?` in code that returns `E`
+    /// (a nested scope inside a task, `main`): the first failure; for a
+    /// scope ended by its own deadline, [`Cancelled`] with
+    /// [`CancelReason::Timeout`]; for a race with no tasks, [`Cancelled`]
+    /// saying so. The later errors are dropped.
+    ///
+    /// ```
+    /// use std::io;
+    /// use taskscope::ScopeError;
+    ///
+    /// let err = ScopeError::Failed { first: io::Error::other("disk full"), later: vec![] };
+    /// assert_eq!(err.into_error().to_string(), "disk full");
+    ///
+    /// let timed_out = ScopeError::<io::Error>::TimedOut { errors: vec![] }.into_error();
+    /// assert_eq!(timed_out.kind(), io::ErrorKind::TimedOut);
+    /// ```
+    pub fn into_error(self) -> E
+    where
+        E: From<Cancelled>,
+    {
+        match self {
+            ScopeError::Failed { first, .. } => first,
+            ScopeError::TimedOut { .. } => Cancelled::new(CancelReason::Timeout).into(),
+            ScopeError::NoContestants => {
+                Cancelled::new(CancelReason::message("a race with no tasks has no winner")).into()
+            }
         }
     }
 
