@@ -492,10 +492,9 @@ where
     // Declared after `body`, so dropped before it: a scope dropped while its
     // body runs cancels first, and the body's own registrations (an
     // `on_cancel` that interrupts a query, say) still see the token fire.
-    let dropped = exit.dropped.take();
     let cancel_first = CancelOnDrop {
         source: &shared.source,
-        dropped: &dropped,
+        dropped: &exit.dropped,
         armed: true,
     };
     let outcome = std::future::poll_fn(|cx| {
@@ -504,7 +503,6 @@ where
     })
     .await;
     cancel_first.disarm();
-    exit.dropped = dropped;
     let value = match outcome {
         Ok(Ok(value)) => Some(value),
         Ok(Err(error)) => {
