@@ -9,19 +9,14 @@ use tokio::time::sleep;
 
 mod support;
 use support::capture::Capture;
-
-async fn wait_for_cancel() -> Result<(), Cancelled> {
-    let token = taskscope::token();
-    token.cancelled().await;
-    Err(Cancelled::new(token.reason().unwrap()))
-}
+use support::until_cancelled;
 
 #[tokio::test(start_paused = true)]
 async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
     ScopeBuilder::new()
         .name("server")
         .run(async |server| {
-            server.spawn_named("accept loop", wait_for_cancel());
+            server.spawn_named("accept loop", until_cancelled());
             let request = server.spawn_named("request 7 handler", async {
                 ScopeBuilder::new()
                     .name("request 7")
@@ -131,7 +126,7 @@ async fn spans_and_events_carry_names_and_levels() {
     ScopeBuilder::new()
         .name("quiet")
         .run(async |s| {
-            s.spawn_named("waiter", wait_for_cancel());
+            s.spawn_named("waiter", until_cancelled());
             s.cancel_with(CancelReason::message("done for today"));
             Ok::<_, Cancelled>(())
         })
@@ -173,7 +168,7 @@ async fn spans_and_events_carry_names_and_levels() {
         .run(async |s| {
             s.spawn_named("db", async { Err::<(), _>(std::io::Error::other("gone")) });
             s.spawn_named("sibling", async {
-                wait_for_cancel().await?;
+                until_cancelled().await?;
                 Ok::<_, std::io::Error>(())
             });
             Ok::<_, std::io::Error>(())
@@ -194,7 +189,7 @@ async fn snapshot_serialises_to_json() {
     ScopeBuilder::new()
         .name("json")
         .run(async |s| {
-            s.spawn_named("worker", wait_for_cancel());
+            s.spawn_named("worker", until_cancelled());
             tokio::task::yield_now().await;
             let json = serde_json::to_value(s.snapshot()).unwrap();
             assert_eq!(json["name"], "json");

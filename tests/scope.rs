@@ -20,14 +20,6 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-/// Waits on the current token, then fails with its reason: a well-behaved
-/// task.
-async fn until_cancelled() -> Result<(), Cancelled> {
-    let token = taskscope::token();
-    token.cancelled().await;
-    Err(Cancelled::new(token.reason().unwrap()))
-}
-
 // ---- structure -------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -521,7 +513,7 @@ async fn without_a_grace_period_the_scope_waits_for_cleanup() {
 }
 
 mod support;
-use support::capture;
+use support::{capture, until_cancelled};
 
 #[tokio::test(start_paused = true)]
 async fn cancelled_scope_waiting_too_long_warns_once_naming_the_laggards() {

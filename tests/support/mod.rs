@@ -1,5 +1,16 @@
 //! Helpers shared by the integration tests.
 
+use taskscope::Cancelled;
+
+/// Waits on the current token, then fails with its reason: a well-behaved
+/// task.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn until_cancelled() -> Result<(), Cancelled> {
+    let token = taskscope::token();
+    token.cancelled().await;
+    Err(Cancelled::new(token.reason().unwrap()))
+}
+
 pub mod capture {
     //! A minimal tracing subscriber that records events' levels and fields.
     //!
