@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use taskscope::{CancelReason, CancellationSource, Cancelled};
+use taskscope::{CancelReason, CancellationSource, Cancelled, TaskError};
 
 #[derive(Debug)]
 enum SyncError {
@@ -21,6 +21,13 @@ enum SyncError {
 impl From<Cancelled> for SyncError {
     fn from(cancelled: Cancelled) -> Self {
         SyncError::Cancelled(cancelled)
+    }
+}
+
+// Lets a scope tell how a cancelled sync stopped from a real failure.
+impl TaskError for SyncError {
+    fn is_cancellation(&self) -> bool {
+        matches!(self, SyncError::Cancelled(_))
     }
 }
 

@@ -15,7 +15,8 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::{CancelReason, CancellationSource, Cancelled, ScopeBuilder, ScopeError};
+use crate::cancel::{CancelReason, CancellationSource, Cancelled};
+use crate::scope::{ScopeBuilder, ScopeError, ScopeSnapshot, TaskError};
 
 /// The exit codes of a process run by [`run_main`] (and so by
 /// `#[taskscope::main]`).
@@ -49,6 +50,14 @@ pub enum MainError<E> {
 impl<E> From<Cancelled> for MainError<E> {
     fn from(cancelled: Cancelled) -> Self {
         MainError::Cancelled(cancelled)
+    }
+}
+
+/// The shutdown's cancellation is a cancellation; the application's own
+/// errors are real failures.
+impl<E: Send + 'static> TaskError for MainError<E> {
+    fn is_cancellation(&self) -> bool {
+        matches!(self, MainError::Cancelled(_))
     }
 }
 
@@ -127,7 +136,7 @@ where
                 result = &mut root => return finished(result),
                 event = signals.next() => match event {
                     Event::Stop => break,
-                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::tree()),
+                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::scope::tree()),
                 },
             }
         }
@@ -145,16 +154,16 @@ where
                         eprintln!("taskscope: second shutdown signal; aborting");
                         return exit_code::INTERRUPTED;
                     }
-                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::tree()),
+                    Event::Dump => eprint!("taskscope: task tree\n{}", crate::scope::tree()),
                 },
                 () = &mut halfway, if !reported => {
                     reported = true;
-                    eprint!("taskscope: shutdown still waiting after {:?} on:\n{}", grace / 2, crate::tree());
+                    eprint!("taskscope: shutdown still waiting after {:?} on:\n{}", grace / 2, crate::scope::tree());
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     eprint!(
                         "taskscope: grace period of {grace:?} is over; aborting what is still running:\n{}",
-                        crate::tree()
+                        crate::scope::tree()
                     );
                     return exit_code::ABORTED;
                 }
@@ -249,6 +258,22 @@ async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
+/// The tasks still running in `scope` and the scopes inside it, each as
+/// "name (in scope name)": a loop over the snapshot, not recursion.
+fn running_tasks(scope: &ScopeSnapshot) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![scope];
+    while let Some(scope) = stack.pop() {
+        let scope_name = scope.name.as_deref().unwrap_or(&scope.location);
+        for task in &scope.tasks {
+            let task_name = task.name.as_deref().unwrap_or(&task.location);
+            names.push(format!("{task_name} (in scope {scope_name})"));
+        }
+        stack.extend(scope.scopes.iter().rev());
+    }
+    names
+}
+
 /// How long a test's root scope lets tasks that were still running when the
 /// test returned stop before aborting them.
 const TEST_GRACE: Duration = Duration::from_secs(5);
@@ -271,7 +296,10 @@ where
             .run(
                 async |scope: &crate::Scope<MainError<<F::Output as MainResult>::Error>>| {
                     let outcome = test.await.into_result().map_err(MainError::App);
-                    escaped = scope.running_tree();
+                    escaped = scope
+                        .handle()
+                        .snapshot()
+                        .map_or_else(Vec::new, |s| running_tasks(&s));
                     if !escaped.is_empty() {
                         scope.cancel_with(CancelReason::message(
                             "the test returned with tasks still running",

@@ -63,9 +63,9 @@ pub use cancel::{
 };
 
 pub use scope::{
-    fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer, RunState, Scope,
-    ScopeBuilder, ScopeError, ScopeSnapshot, TaskHandle, TaskSnapshot, TreeSnapshot,
-    DEFAULT_WARN_AFTER,
+    current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer,
+    RunState, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, ScopeSnapshot, TaskError,
+    TaskHandle, TaskSnapshot, TreeSnapshot, Untyped, DEFAULT_WARN_AFTER,
 };
 
 #[cfg(not(loom))]
@@ -350,7 +350,7 @@ pub mod __private {
 /// The join counter, public only to the loom models (`tests/loom_scope.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
-pub use scope::JoinCounter;
+pub use scope::{release_chain, JoinCounter};
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use taskscope::{Cancelled, ScopeBuilder, ScopeError};
+use taskscope::{Cancelled, ScopeBuilder, ScopeError, TaskError};
 
 /// Polls its future at most `polls` times, then gives up (dropping it).
 struct DropAfterPolls<F> {
@@ -58,6 +58,12 @@ struct Injected(usize);
 impl From<Cancelled> for Injected {
     fn from(_: Cancelled) -> Self {
         Injected(usize::MAX)
+    }
+}
+
+impl TaskError for Injected {
+    fn is_cancellation(&self) -> bool {
+        self.0 == usize::MAX
     }
 }
 

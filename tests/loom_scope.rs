@@ -4,27 +4,55 @@
 //! `RUSTFLAGS="--cfg loom" cargo test --release --test loom_scope`.
 #![cfg(loom)]
 
+use std::future::poll_fn;
+
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;
-use taskscope::JoinCounter;
+use taskscope::{release_chain, JoinCounter};
+
+/// A scope as the chain sees it: its counter and the scope that joins it.
+struct Node {
+    counter: JoinCounter,
+    parent: Option<Arc<Node>>,
+}
+
+impl Node {
+    fn new(parent: Option<Arc<Node>>) -> Arc<Node> {
+        if let Some(parent) = &parent {
+            assert!(parent.counter.try_add(), "the parent is running");
+        }
+        Arc::new(Node {
+            counter: JoinCounter::new(),
+            parent,
+        })
+    }
+
+    fn release(&self) {
+        release_chain(self, |n| &n.counter, |n| n.parent.as_deref());
+    }
+}
+
+fn wait(counter: &JoinCounter) {
+    block_on(poll_fn(|cx| counter.poll_done(cx)));
+}
 
 #[test]
 fn units_finishing_on_other_threads_wake_the_waiter_once_all_are_done() {
     loom::model(|| {
-        let counter = JoinCounter::new(None).unwrap(); // the body's unit
-        assert!(counter.try_add()); // task 1
-        assert!(counter.try_add()); // task 2
+        let scope = Node::new(None); // the body's unit
+        assert!(scope.counter.try_add()); // task 1
+        assert!(scope.counter.try_add()); // task 2
         let tasks: Vec<_> = (0..2)
             .map(|_| {
-                let counter = counter.clone();
-                thread::spawn(move || JoinCounter::release(&counter))
+                let scope = scope.clone();
+                thread::spawn(move || scope.release())
             })
             .collect();
-        JoinCounter::release(&counter); // the body returns
-                                        // No lost wake-up: blocks forever (and loom says so) otherwise.
-        block_on(counter.done().cancelled());
-        assert!(counter.is_done());
+        scope.release(); // the body returns
+                         // No lost wake-up: blocks forever (and loom says so) otherwise.
+        wait(&scope.counter);
+        assert!(scope.counter.is_done());
         for task in tasks {
             task.join().unwrap();
         }
@@ -34,45 +62,44 @@ fn units_finishing_on_other_threads_wake_the_waiter_once_all_are_done() {
 #[test]
 fn a_spawn_racing_the_last_release_never_joins_a_finished_scope() {
     loom::model(|| {
-        let counter = JoinCounter::new(None).unwrap();
-        assert!(counter.try_add()); // a running task that may spawn a sibling
+        let scope = Node::new(None);
+        assert!(scope.counter.try_add()); // a running task that may spawn a sibling
         let spawner = {
-            let counter = counter.clone();
+            let scope = scope.clone();
             thread::spawn(move || {
-                let added = counter.try_add();
+                let added = scope.counter.try_add();
                 if added {
                     // The sibling runs and finishes.
-                    JoinCounter::release(&counter);
+                    scope.release();
                 }
-                JoinCounter::release(&counter); // the spawning task finishes
+                scope.release(); // the spawning task finishes
                 added
             })
         };
-        JoinCounter::release(&counter); // the body
+        scope.release(); // the body
         let added = spawner.join().unwrap();
         // The spawner held a unit while it spawned, so the add always wins.
         assert!(added);
-        assert!(counter.is_done());
-        assert!(!counter.try_add(), "a finished scope accepted a unit");
+        assert!(scope.counter.is_done());
+        assert!(!scope.counter.try_add(), "a finished scope accepted a unit");
     });
 }
 
 #[test]
 fn child_scope_holds_its_parent_until_its_own_units_finish() {
     loom::model(|| {
-        let parent = JoinCounter::new(None).unwrap();
-        let child = JoinCounter::new(Some(parent.clone())).unwrap();
-        assert!(child.try_add()); // a task of the child scope
+        let parent = Node::new(None);
+        let child = Node::new(Some(parent.clone()));
+        assert!(child.counter.try_add()); // a task of the child scope
         let task = {
             let child = child.clone();
-            thread::spawn(move || JoinCounter::release(&child))
+            thread::spawn(move || child.release())
         };
-        JoinCounter::release(&child); // the child's body (or its dropped future)
-        JoinCounter::release(&parent); // the parent's body
-        block_on(parent.done().cancelled());
+        child.release(); // the child's body (or its dropped future)
+        parent.release(); // the parent's body
+        wait(&parent.counter);
         // The parent finished only after the child's last unit.
-        assert!(child.is_done());
+        assert!(child.counter.is_done());
         task.join().unwrap();
-        drop(Arc::clone(&parent));
     });
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use taskscope::{CancelReason, Cancelled, ScopeBuilder};
+use taskscope::{CancelReason, Cancelled, ScopeBuilder, TaskError};
 
 const ROUNDS: u64 = 12;
 const DEPTH: u32 = 5;
@@ -48,6 +48,7 @@ impl From<Cancelled> for Failed {
         Failed
     }
 }
+impl TaskError for Failed {}
 
 /// Decrements a scope's live count however the task ends.
 struct LiveGuard(Arc<AtomicUsize>);

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 
 use ::axum::extract::FromRequestParts;
 use ::axum::http::request::Parts;
@@ -10,21 +9,22 @@ use ::axum::http::StatusCode;
 use ::axum::response::{IntoResponse, Response};
 
 use super::BoxError;
-use crate::{CancellationToken, Scope};
+use crate::cancel::CancellationToken;
+use crate::scope::ScopeHandle;
 
 /// The request's scope, as a handler parameter: spawn work that must stop
-/// when the request does. It dereferences to [`Scope`], so it has every
-/// `spawn` method and [`token`](Scope::token).
+/// when the request does. It dereferences to a [`ScopeHandle`], so it has
+/// its `spawn` methods and [`token`](ScopeHandle::token).
 ///
 /// The request's response is sent only once every task spawned here has
 /// finished; if the client disconnects first, the tasks are cancelled (with
 /// [`CancelReason::ClientDisconnected`](crate::CancelReason::ClientDisconnected))
 /// and the server's scope joins them.
 ///
-/// # Panics
-///
-/// Spawning through a `RequestScope` kept after its response was sent
-/// panics: the scope has finished.
+/// A `RequestScope` kept after its response was sent refers to a finished
+/// scope: [`try_spawn`](ScopeHandle::try_spawn) returns
+/// [`ScopeClosed`](crate::ScopeClosed) and [`spawn`](ScopeHandle::spawn)
+/// panics.
 ///
 /// # Examples
 ///
@@ -53,30 +53,21 @@ use crate::{CancellationToken, Scope};
 /// # }).await.unwrap();
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct RequestScope {
-    scope: Scope<BoxError>,
+    scope: ScopeHandle<BoxError>,
 }
 
 impl RequestScope {
-    pub(super) fn new(scope: &Scope<BoxError>) -> Self {
-        RequestScope {
-            scope: Scope {
-                shared: Arc::clone(&scope.shared),
-            },
-        }
-    }
-}
-
-impl Clone for RequestScope {
-    fn clone(&self) -> Self {
-        RequestScope::new(&self.scope)
+    pub(super) fn new(scope: ScopeHandle<BoxError>) -> Self {
+        RequestScope { scope }
     }
 }
 
 impl Deref for RequestScope {
-    type Target = Scope<BoxError>;
+    type Target = ScopeHandle<BoxError>;
 
-    fn deref(&self) -> &Scope<BoxError> {
+    fn deref(&self) -> &ScopeHandle<BoxError> {
         &self.scope
     }
 }

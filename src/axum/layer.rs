@@ -2,9 +2,12 @@
 //!
 //! A request's scope is opened when the service is *called* (not when its
 //! future is first polled), inside the owner captured by
-//! [`RequestScopeLayer::new`], so hyper's connection tasks, which run
+//! [`RequestScopeLayer::new`] ([`ScopeBuilder::within`] and
+//! [`ScopeBuilder::try_run`]), so hyper's connection tasks, which run
 //! outside any scope, still nest every request in the server's scope. If
-//! the owner has already finished, the request is refused with 503.
+//! the owner has already finished, the request is refused with 503. Only
+//! the public API is used: an integration for another framework can be
+//! written the same way.
 
 use std::fmt;
 use std::future::Future;
@@ -20,11 +23,11 @@ use tower_service::Service;
 
 use super::extract::RequestScope;
 use super::BoxError;
-use crate::scope::{ambient, Ambient, CURRENT};
-use crate::{CancelReason, CancellationToken, Scope, ScopeBuilder, ScopeError};
+use crate::cancel::{CancelReason, CancellationToken};
+use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
-/// [`Scope`], nested in the scope the layer was created in.
+/// [`Scope`](crate::Scope), nested in the scope the layer was created in.
 ///
 /// The handler runs as the request scope's body: [`taskscope::token()`](crate::token)
 /// is the request's token there, and the [`RequestScope`] and
@@ -71,7 +74,7 @@ use crate::{CancelReason, CancellationToken, Scope, ScopeBuilder, ScopeError};
 /// ```
 #[derive(Clone)]
 pub struct RequestScopeLayer {
-    owner: Option<Ambient>,
+    owner: Option<ScopeHandle>,
     parent: Option<CancellationToken>,
     grace: Option<Duration>,
     timeout: Option<Duration>,
@@ -79,9 +82,9 @@ pub struct RequestScopeLayer {
 
 impl RequestScopeLayer {
     /// A layer whose request scopes nest in the current scope (the scope
-    /// body or task this is called from): that scope joins every request's
-    /// work, and cancelling it cancels every request. Outside any scope the
-    /// request scopes are roots.
+    /// whose body or task this is called from, [`current_scope`]): that
+    /// scope joins every request's work, and cancelling it cancels every
+    /// request. Outside any scope the request scopes are roots.
     ///
     /// ```
     /// use taskscope::axum::RequestScopeLayer;
@@ -99,7 +102,7 @@ impl RequestScopeLayer {
     /// ```
     pub fn new() -> Self {
         RequestScopeLayer {
-            owner: ambient(),
+            owner: current_scope(),
             parent: None,
             grace: None,
             timeout: None,
@@ -158,7 +161,7 @@ impl RequestScopeLayer {
 impl RequestScopeLayer {
     /// These options, owned by the current scope and linked to `parent`.
     pub(super) fn into_owned_by_current(mut self, parent: &CancellationToken) -> Self {
-        self.owner = ambient();
+        self.owner = current_scope();
         self.parent = Some(parent.clone());
         self
     }
@@ -173,7 +176,7 @@ impl Default for RequestScopeLayer {
 impl fmt::Debug for RequestScopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestScopeLayer")
-            .field("owner", &self.owner.as_ref().map(|o| o.scope().id()))
+            .field("owner", &self.owner.as_ref().map(ScopeHandle::name))
             .field("parent", &self.parent)
             .field("grace", &self.grace)
             .field("timeout", &self.timeout)
@@ -253,6 +256,9 @@ where
         let mut builder = ScopeBuilder::new()
             .name(name)
             .when_dropped(CancelReason::ClientDisconnected);
+        if let Some(owner) = &settings.owner {
+            builder = builder.within(owner);
+        }
         if let Some(parent) = &settings.parent {
             builder = builder.parent(parent);
         }
@@ -262,24 +268,21 @@ where
         if let Some(timeout) = settings.timeout {
             builder = builder.timeout(timeout);
         }
-        let body = |scope: Scope<BoxError>| async move {
-            request.extensions_mut().insert(RequestScope::new(&scope));
+        let opened = builder.try_start(|scope: ScopeHandle<BoxError>| async move {
+            let token = scope.token();
+            request.extensions_mut().insert(RequestScope::new(scope));
             let response = match inner.call(request).await {
                 Ok(response) => response,
                 Err(error) => return Ok(Err(error)),
             };
             // Past its own deadline, whatever the handler made of it, the
             // request timed out (its own reason, not an inherited one).
-            if scope.token().reason() == Some(CancelReason::Timeout) {
+            if token.reason() == Some(CancelReason::Timeout) {
                 return Ok(Ok(timed_out_response()));
             }
             Ok(Ok(response.into_response()))
-        };
-        let opened = match &settings.owner {
-            Some(owner) => CURRENT.sync_scope(owner.clone(), || builder.try_start(body)),
-            None => builder.try_start(body),
-        };
-        let Some(request_scope) = opened else {
+        });
+        let Ok(request_scope) = opened else {
             return ResponseFuture::boxed(async {
                 Ok((
                     StatusCode::SERVICE_UNAVAILABLE,

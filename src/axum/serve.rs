@@ -11,7 +11,8 @@ use ::axum::serve::Listener;
 use ::axum::Router;
 
 use super::RequestScopeLayer;
-use crate::{CancelReason, CancellationSource, CancellationToken, ScopeBuilder, ScopeError};
+use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use crate::scope::{ScopeBuilder, ScopeError};
 
 /// How long requests in flight when shutdown begins may keep running before
 /// their tokens fire, unless [`Serve::drain_period`] says otherwise.

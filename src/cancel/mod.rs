@@ -24,4 +24,5 @@ pub use registration::Registration;
 pub use source::CancellationSource;
 pub use token::CancellationToken;
 pub use until::{CancellableExt, RunUntilCancelled, WithCancellationOwned};
+pub(crate) use wait::CancelWatch;
 pub use wait::{WaitForCancellation, WaitForCancellationOwned};

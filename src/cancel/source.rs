@@ -273,6 +273,10 @@ impl CancellationSource {
         node::cancel(&self.node, SharedReason::new(reason), false)
     }
 
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     /// A token observing this source.
     ///
     /// ```

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::node::{Handler, Node};
+use super::source::CancellationSource;
 use super::token::CancellationToken;
 use crate::loom::sync::Arc;
 
@@ -13,6 +14,27 @@ use crate::loom::sync::Arc;
 #[derive(Default)]
 struct Waiter {
     key: Option<usize>,
+}
+
+/// A waker kept in a token's registry by its owner, who polls it by hand
+/// and must [`release`](CancelWatch::release) it with the same token: how
+/// a scope's driver learns its token fired without a future of its own.
+#[derive(Default)]
+pub(crate) struct CancelWatch {
+    waiter: Waiter,
+}
+
+impl CancelWatch {
+    /// Ready once `token` is cancelled; otherwise keeps the task's waker
+    /// registered (one lock of the token's node per call).
+    pub(crate) fn poll(&mut self, source: &CancellationSource, cx: &mut Context<'_>) -> Poll<()> {
+        self.waiter.poll(Some(source.node()), cx)
+    }
+
+    /// Removes the waker, if it is still registered.
+    pub(crate) fn release(&mut self, source: &CancellationSource) {
+        self.waiter.release(Some(source.node()));
+    }
 }
 
 impl Waiter {

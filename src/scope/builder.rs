@@ -1,21 +1,22 @@
-//! Opening a scope: the options, the entry functions, and the one `run`
-//! that every entry goes through.
+//! Opening a scope: the options, the entry functions, and the one `open`
+//! every entry goes through.
 
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::Arc as StdArc;
+use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::time::Instant;
-use tracing::Instrument;
 
-use super::current::{self, Ambient, ScopeContext, CURRENT};
-use super::error::ScopeError;
-use super::handle::Scope;
-use super::join::JoinCounter;
-use super::shared::{Policy, ScopeShared, Settings, TaskName};
-use crate::{CancelReason, CancellationSource, CancellationToken, Cancelled};
+use super::current;
+use super::engine::{Engine, ErrorType};
+use super::error::{ScopeClosed, ScopeError};
+use super::handle::ScopeHandle;
+use super::lifecycle::{Drive, Opened};
+use super::settings::{Policy, Settings, TaskName};
+use super::task_error::TaskError;
+use super::typed::Scope;
+use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 
 /// How long a cancelled scope waits before it warns about tasks still
 /// running, unless [`ScopeBuilder::warn_after`] says otherwise.
@@ -24,9 +25,10 @@ pub const DEFAULT_WARN_AFTER: Duration = Duration::from_secs(10);
 /// What a new scope's token is linked to.
 #[derive(Clone)]
 enum Link {
-    /// The enclosing scope body or task, if any.
-    Ambient,
-    /// A token the caller gives (the enclosing scope still joins it).
+    /// The scope that joins it: the enclosing body or task (a task's own
+    /// token), or the scope given to [`ScopeBuilder::within`].
+    Owner,
+    /// A token the caller gives (the owner still joins the scope).
     Token(CancellationToken),
     /// Nothing: a shielded scope.
     Shielded,
@@ -66,6 +68,8 @@ pub struct ScopeBuilder {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     link: Link,
+    /// The scope given to `within`, else the ambient one.
+    owner: Option<Arc<Engine>>,
     /// The reason the scope is cancelled with if its future is dropped.
     dropped: Option<CancelReason>,
 }
@@ -99,7 +103,8 @@ impl ScopeBuilder {
             warn_after: DEFAULT_WARN_AFTER,
             timeout: None,
             deadline: None,
-            link: Link::Ambient,
+            link: Link::Owner,
+            owner: None,
             dropped: None,
         }
     }
@@ -116,7 +121,7 @@ impl ScopeBuilder {
     ///     .unwrap();
     /// # }
     /// ```
-    pub fn name(mut self, name: impl Into<StdArc<str>>) -> Self {
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = self.name.renamed(name.into());
         self
     }
@@ -146,7 +151,11 @@ impl ScopeBuilder {
     }
 
     /// At most `limit` tasks run at once; the others wait for a slot (see
-    /// [`Scope::spawn_when_free`]). Panics if `limit` is zero.
+    /// [`Scope::spawn_when_free`]).
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is zero: no task could ever run.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -172,6 +181,7 @@ impl ScopeBuilder {
     /// After the scope is cancelled, tasks still running when `grace` has
     /// passed are aborted (dropped at their next await) and reported as
     /// aborted. Without it (the default) the scope waits for them.
+    /// `Duration::ZERO` aborts at once; `Duration::MAX` never does.
     ///
     /// ```
     /// use std::time::Duration;
@@ -199,7 +209,7 @@ impl ScopeBuilder {
 
     /// How long a cancelled scope waits before it logs one `tracing`
     /// warning naming the tasks still running (default
-    /// [`DEFAULT_WARN_AFTER`]).
+    /// [`DEFAULT_WARN_AFTER`]). `Duration::MAX` never warns.
     ///
     /// ```
     /// use std::time::Duration;
@@ -215,7 +225,9 @@ impl ScopeBuilder {
     /// [`CancelReason::Timeout`]. With [`run`](ScopeBuilder::run) a scope
     /// ended by it fails with [`ScopeError::TimedOut`] (Trio's `fail_after`);
     /// [`run_or_move_on`](ScopeBuilder::run_or_move_on) gives `Ok(None)`
-    /// instead (Trio's `move_on_after`).
+    /// instead (Trio's `move_on_after`). `Duration::ZERO` cancels the scope
+    /// as it opens; `Duration::MAX` (or any delay past what the clock holds)
+    /// never fires.
     ///
     /// ```
     /// use std::time::Duration;
@@ -320,19 +332,90 @@ impl ScopeBuilder {
         self
     }
 
+    /// Opens the scope inside `scope` instead of the enclosing one: `scope`
+    /// joins it (does not finish before it has), and its token is linked to
+    /// `scope`'s unless [`parent`](ScopeBuilder::parent) or
+    /// [`shielded`](ScopeBuilder::shielded) says otherwise. This is how code
+    /// that runs outside any scope (a server's connection tasks, a callback)
+    /// opens work that a live scope owns. If `scope` has already finished,
+    /// [`try_run`](ScopeBuilder::try_run) returns [`ScopeClosed`] and
+    /// [`run`](ScopeBuilder::run) panics.
+    ///
+    /// ```
+    /// use taskscope::{Cancelled, ScopeBuilder};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("server").run(async |server| {
+    ///     let owner = server.handle();
+    ///     // Somewhere outside the server's scope, e.g. a connection task:
+    ///     let request = tokio::spawn(async move {
+    ///         ScopeBuilder::new()
+    ///             .within(&owner)
+    ///             .run(async |request| {
+    ///                 assert!(taskscope::current_scope().is_some());
+    ///                 Ok::<_, Cancelled>(request.name())
+    ///             })
+    ///             .await
+    ///     });
+    ///     assert!(request.await.unwrap().is_ok());
+    ///     Ok::<_, Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn within<H>(mut self, scope: &ScopeHandle<H>) -> Self {
+        self.owner = Some(Arc::clone(scope.engine()));
+        self
+    }
+
+    /// The reason the scope is cancelled with if its future is dropped
+    /// before it finished (by default a message saying so). A server's
+    /// request scope says [`CancelReason::ClientDisconnected`].
+    ///
+    /// ```
+    /// use taskscope::{CancelReason, ScopeBuilder};
+    /// use tokio::sync::oneshot;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (tx, rx) = oneshot::channel();
+    /// let request = ScopeBuilder::new()
+    ///     .when_dropped(CancelReason::ClientDisconnected)
+    ///     .run(async |s| {
+    ///         let _log = s.token().on_cancel(move |reason| tx.send(reason.clone()).unwrap());
+    ///         std::future::pending::<Result<(), taskscope::Cancelled>>().await
+    ///     });
+    /// let _ = tokio::time::timeout(std::time::Duration::from_millis(1), request).await;
+    /// assert_eq!(rx.await.unwrap(), CancelReason::ClientDisconnected);
+    /// # }
+    /// ```
+    pub fn when_dropped(mut self, reason: CancelReason) -> Self {
+        self.dropped = Some(reason);
+        self
+    }
+
     /// Opens the scope, runs `body` in the caller's task (it may borrow
     /// from the caller), then cancels nothing and waits: the scope finishes
     /// when the body and every task and nested scope have finished.
     ///
     /// Returns the body's value, or why the scope failed:
-    /// [`ScopeError::Failed`] with the first error and every later one it
-    /// owns, or [`ScopeError::TimedOut`] if its own deadline ended it. A
-    /// panic in the body or a task cancels the scope and is resumed here
-    /// once everyone has been joined.
+    /// [`ScopeError::Failed`] with the first real failure and every later
+    /// error it owns, or [`ScopeError::TimedOut`] if its own deadline ended
+    /// it. A panic in the body or a task cancels the scope and is resumed
+    /// here once everyone has been joined.
     ///
-    /// Dropping the returned future before it completes cancels the scope at
-    /// once; its tasks are not detached: the enclosing scope (if any) waits
-    /// for them, and after the grace period (if set) they are aborted.
+    /// The scope opens when the returned future is first polled. Dropping
+    /// the future before it completes cancels the scope at once; its tasks
+    /// are not detached: the enclosing scope (if any) waits for them, and
+    /// after the grace period (if set) they are aborted.
+    ///
+    /// # Panics
+    ///
+    /// If the scope given to [`within`](ScopeBuilder::within) has already
+    /// finished ([`try_run`](ScopeBuilder::try_run) returns an error
+    /// instead).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -361,36 +444,88 @@ impl ScopeBuilder {
     pub async fn run<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-        E: From<Cancelled> + Send + 'static,
+        E: TaskError,
     {
-        let exit = self
-            .open::<E>()
-            .expect("the enclosing scope is still running while its code runs");
-        let scope = Scope {
-            shared: StdArc::clone(&exit.shared),
+        let opened = match self.open::<E>() {
+            Ok(opened) => opened,
+            Err(closed) => panic!(
+                "ScopeBuilder::run: {closed} (the scope given to `within`); \
+                 use `try_run` to handle this"
+            ),
         };
-        drive(exit, body(&scope)).await
+        let scope = Scope::new(opened.start());
+        Drive::new(&scope.engine, body(&scope)).await
     }
 
-    /// Opens the scope now, unless the enclosing scope has already finished
-    /// (then `None`), and returns the future that runs it; the body gets
-    /// its own handle to the scope. The request layer opens request scopes
-    /// from outside the server's scope this way.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn try_start<T, E, F, Fut>(
+    /// Opens the scope now, and returns the future that runs `body` in it;
+    /// [`ScopeClosed`] if the scope it would open in (given to
+    /// [`within`](ScopeBuilder::within)) has already finished. Otherwise
+    /// like [`run`](ScopeBuilder::run). Dropping the future unpolled cancels
+    /// the scope, as dropping it later would.
+    ///
+    /// ```
+    /// use taskscope::{Cancelled, ScopeBuilder, ScopeClosed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = taskscope::scope(async |s| Ok::<_, Cancelled>(s.handle())).await.unwrap();
+    /// // The server's scope has finished: a late request is refused, not run.
+    /// let late = ScopeBuilder::new()
+    ///     .within(&server)
+    ///     .try_run(async |_s| Ok::<_, Cancelled>("never runs"));
+    /// assert_eq!(late.err(), Some(ScopeClosed));
+    /// # }
+    /// ```
+    pub fn try_run<T, E, F>(
         self,
         body: F,
-    ) -> Option<impl Future<Output = Result<T, ScopeError<E>>>>
+    ) -> Result<impl Future<Output = Result<T, ScopeError<E>>>, ScopeClosed>
     where
-        F: FnOnce(Scope<E>) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: From<Cancelled> + Send + 'static,
+        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
+        E: TaskError,
     {
-        let exit = self.open::<E>()?;
-        let scope = Scope {
-            shared: StdArc::clone(&exit.shared),
-        };
-        Some(drive(exit, body(scope)))
+        let opened = self.open::<E>()?;
+        Ok(async move {
+            let scope = Scope::new(opened.start());
+            Drive::new(&scope.engine, body(&scope)).await
+        })
+    }
+
+    /// Like [`try_run`](ScopeBuilder::try_run), with a body that owns a
+    /// [`ScopeHandle`] instead of borrowing a `&Scope`: the body's future is
+    /// an ordinary `'static` future, which is what a framework integration
+    /// (a tower service, say) needs to store and box it.
+    ///
+    /// ```
+    /// use taskscope::{Cancelled, ScopeBuilder};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let request = ScopeBuilder::new()
+    ///     .name("GET /")
+    ///     .try_start(|scope| async move {
+    ///         let task = scope.spawn(async { Ok::<_, Cancelled>(200) });
+    ///         task.await
+    ///     })
+    ///     .unwrap();
+    /// let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = Box::pin(request);
+    /// assert_eq!(boxed.await.unwrap(), 200);
+    /// # }
+    /// ```
+    pub fn try_start<T, E, F, Fut>(
+        self,
+        body: F,
+    ) -> Result<impl Future<Output = Result<T, ScopeError<E>>>, ScopeClosed>
+    where
+        F: FnOnce(ScopeHandle<E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: TaskError,
+    {
+        let opened = self.open::<E>()?;
+        Ok(async move {
+            let engine = opened.start();
+            Drive::new(&engine, body(ScopeHandle::new(Arc::clone(&engine)))).await
+        })
     }
 
     /// Like [`run`](ScopeBuilder::run), but a scope ended by its own
@@ -412,7 +547,7 @@ impl ScopeBuilder {
     pub async fn run_or_move_on<T, E, F>(self, body: F) -> Result<Option<T>, ScopeError<E>>
     where
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-        E: From<Cancelled> + Send + 'static,
+        E: TaskError,
     {
         match self.run(body).await {
             Ok(value) => Ok(Some(value)),
@@ -421,32 +556,38 @@ impl ScopeBuilder {
         }
     }
 
-    /// The reason to cancel with if the scope's future is dropped before it
-    /// finished (a request scope says the client disconnected).
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn when_dropped(mut self, reason: CancelReason) -> Self {
-        self.dropped = Some(reason);
-        self
-    }
-
-    /// Opens the scope: links its token, joins it to the enclosing scope
-    /// and registers it in the tree. `None` if the enclosing scope has
-    /// already finished.
-    fn open<E: Send + 'static>(self) -> Option<ExitGuard<E>> {
-        let ambient = current::ambient();
-        let join = JoinCounter::new(ambient.as_ref().map(Ambient::join))?;
-        let source = match (&self.link, &ambient) {
-            (Link::Ambient, Some(ambient)) => CancellationSource::linked([&ambient.token()]),
-            (Link::Ambient, None) | (Link::Shielded, _) => CancellationSource::new(),
-            (Link::Token(parent), _) => CancellationSource::linked([parent]),
+    /// Opens the scope: links its token, counts it in its owner and
+    /// registers it in the tree. `Err` if the owner has already finished.
+    fn open<E: 'static>(self) -> Result<Opened, ScopeClosed> {
+        let (owner, owner_token) = match self.owner {
+            Some(owner) => {
+                let token = owner.token();
+                (Some(owner), token)
+            }
+            None => current::with(|ambient| match ambient {
+                Some(ambient) => (Some(Arc::clone(&ambient.engine)), ambient.token()),
+                None => (None, CancellationToken::none()),
+            }),
+        };
+        let source = match &self.link {
+            Link::Owner => CancellationSource::linked([&owner_token]),
+            Link::Token(parent) => CancellationSource::linked([parent]),
+            Link::Shielded => CancellationSource::new(),
         };
         let deadline = match (self.deadline, self.timeout) {
             (Some(deadline), _) => Some(deadline),
+            (None, Some(timeout)) if timeout == Duration::MAX => None,
             (None, Some(timeout)) => Instant::now().checked_add(timeout),
             (None, None) => None,
         };
         if let Some(deadline) = deadline {
             source.cancel_at(deadline);
+        }
+        // Counted in the owner last: nothing above can leave its unit behind.
+        if let Some(owner) = &owner {
+            if !owner.join.try_add() {
+                return Err(ScopeClosed);
+            }
         }
         let settings = Settings {
             name: self.name,
@@ -454,159 +595,10 @@ impl ScopeBuilder {
             grace: self.grace,
             warn_after: self.warn_after,
             limit: self.limit,
-        };
-        let parent = ambient.as_ref().map(|a| a.scope().id());
-        let shared = ScopeShared::new(settings, source, join, parent);
-        let weak = StdArc::downgrade(&shared);
-        match ambient {
-            Some(ambient) => ambient.scope().register_child(weak),
-            None => super::tree::register_root(weak),
-        }
-        Some(ExitGuard {
-            shared,
             dropped: self.dropped,
-            body_running: true,
-            finished: false,
-        })
-    }
-}
-
-/// Runs an opened scope: the body in the caller's task, then the join, then
-/// the outcome (see [`ScopeBuilder::run`]).
-async fn drive<T, E, B>(mut exit: ExitGuard<E>, body: B) -> Result<T, ScopeError<E>>
-where
-    B: Future<Output = Result<T, E>>,
-    E: From<Cancelled> + Send + 'static,
-{
-    let shared = &exit.shared;
-    let ambient = Ambient::Body {
-        scope: StdArc::clone(shared) as StdArc<dyn ScopeContext>,
-    };
-    let body_name = shared.settings.name.renamed(StdArc::from("scope body"));
-    let watchdog = shared.watchdog();
-    tokio::pin!(watchdog);
-    let body = CURRENT
-        .scope(ambient, AssertUnwindSafe(body).catch_unwind())
-        .instrument(shared.span.clone());
-    tokio::pin!(body);
-    // Declared after `body`, so dropped before it: a scope dropped while its
-    // body runs cancels first, and the body's own registrations (an
-    // `on_cancel` that interrupts a query, say) still see the token fire.
-    let cancel_first = CancelOnDrop {
-        source: &shared.source,
-        dropped: &exit.dropped,
-        armed: true,
-    };
-    let outcome = std::future::poll_fn(|cx| {
-        let _ = watchdog.as_mut().poll(cx);
-        body.as_mut().poll(cx)
-    })
-    .await;
-    cancel_first.disarm();
-    let value = match outcome {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(error)) => {
-            let failure = shared.on_failure(&body_name, None, shared.source.is_cancelled());
-            // A failed body ends the scope whatever the policy.
-            shared
-                .source
-                .cancel_with(CancelReason::sibling_failed("scope body"));
-            shared.push_failure(failure, error);
-            None
-        }
-        Err(payload) => {
-            shared.on_panic(&body_name, payload);
-            None
-        }
-    };
-    exit.body_running = false;
-    JoinCounter::release(&shared.join);
-    let done = shared.join.done();
-    tokio::select! {
-        biased;
-        _ = done.cancelled() => {}
-        _ = &mut watchdog => unreachable!("the watchdog never completes"),
-    }
-    exit.finished = true;
-
-    let (failures, panic) = shared.take_results();
-    if let Some(payload) = panic {
-        if !failures.is_empty() {
-            tracing::error!(
-                parent: &shared.span,
-                errors = failures.len(),
-                "a task panicked; resuming the panic, so the scope's errors are not returned",
-            );
-        }
-        panic::resume_unwind(payload);
-    }
-    shared.outcome(value, failures)
-}
-
-/// Cancels the scope if its future is dropped before it finished, and
-/// makes sure its tasks are still accounted for (DESIGN §3.8).
-struct ExitGuard<E: Send + 'static> {
-    shared: StdArc<ScopeShared<E>>,
-    dropped: Option<CancelReason>,
-    body_running: bool,
-    finished: bool,
-}
-
-/// The reason a scope dropped before it finished is cancelled with.
-fn drop_reason(dropped: &Option<CancelReason>) -> CancelReason {
-    dropped
-        .clone()
-        .unwrap_or_else(|| CancelReason::message("scope dropped before it finished"))
-}
-
-/// Cancels `source` when dropped, unless disarmed.
-struct CancelOnDrop<'a> {
-    source: &'a CancellationSource,
-    dropped: &'a Option<CancelReason>,
-    armed: bool,
-}
-
-impl CancelOnDrop<'_> {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.source.cancel_with(drop_reason(self.dropped));
-        }
-    }
-}
-
-impl<E: Send + 'static> Drop for ExitGuard<E> {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let shared = &self.shared;
-        shared.source.cancel_with(drop_reason(&self.dropped));
-        if self.body_running {
-            JoinCounter::release(&shared.join);
-        }
-        // The tasks keep their units: the enclosing scope (if any) waits for
-        // them. Nobody awaits this scope any more, so its grace period is
-        // enforced by a small task of its own.
-        if let (Some(grace), Ok(runtime)) =
-            (shared.settings.grace, tokio::runtime::Handle::try_current())
-        {
-            if !shared.join.is_done() {
-                let shared = StdArc::clone(shared);
-                runtime.spawn(async move {
-                    let done = shared.join.done();
-                    tokio::select! {
-                        _ = done.cancelled() => {}
-                        _ = shared.after_cancel(grace) => shared.abort_running(),
-                    }
-                });
-            }
-        }
+        };
+        let engine = Engine::open(settings, source, owner, ErrorType::of::<E>());
+        Ok(Opened::new(engine))
     }
 }
 
@@ -627,10 +619,10 @@ impl<E: Send + 'static> Drop for ExitGuard<E> {
 /// # }
 /// ```
 #[track_caller]
-pub fn scope<T, E, F>(body: F) -> impl std::future::Future<Output = Result<T, ScopeError<E>>>
+pub fn scope<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
 where
     F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-    E: From<Cancelled> + Send + 'static,
+    E: TaskError,
 {
     ScopeBuilder::new().run(body)
 }
@@ -655,10 +647,10 @@ where
 pub fn fail_after<T, E, F>(
     timeout: Duration,
     body: F,
-) -> impl std::future::Future<Output = Result<T, ScopeError<E>>>
+) -> impl Future<Output = Result<T, ScopeError<E>>>
 where
     F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-    E: From<Cancelled> + Send + 'static,
+    E: TaskError,
 {
     ScopeBuilder::new().timeout(timeout).run(body)
 }
@@ -684,10 +676,10 @@ where
 pub fn move_on_after<T, E, F>(
     timeout: Duration,
     body: F,
-) -> impl std::future::Future<Output = Result<Option<T>, ScopeError<E>>>
+) -> impl Future<Output = Result<Option<T>, ScopeError<E>>>
 where
     F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-    E: From<Cancelled> + Send + 'static,
+    E: TaskError,
 {
     ScopeBuilder::new().timeout(timeout).run_or_move_on(body)
 }

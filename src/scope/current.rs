@@ -1,114 +1,108 @@
-//! The ambient current scope: a task-local set around every scope body and
-//! every task, so that `taskscope::token()` and nested scopes find their
-//! enclosing scope without a parameter.
+//! The ambient current scope: set around every poll of a scope body and of
+//! every task, so that [`token()`] and nested scopes find their enclosing
+//! scope without a parameter.
+//!
+//! # Invariants
+//!
+//! 1. The ambient value lives in the future it belongs to (a scope's driver
+//!    or a task) and is *moved* into a thread-local for the duration of a
+//!    poll or a drop, then moved back: no reference count is touched per
+//!    poll, and a task's ambient costs it no allocation.
+//! 2. Entering is nested and restored on every exit, panics included: after
+//!    a poll the thread-local holds what it held before.
 
-use std::sync::{Arc as StdArc, OnceLock, Weak};
+use std::cell::{OnceCell, RefCell};
+use std::sync::Arc;
 
-use super::join::JoinCounter;
-use crate::loom::sync::Arc;
-use crate::CancellationToken;
+use super::engine::Engine;
+use crate::cancel::CancellationToken;
 
-/// Where the current code runs: a scope's body, or one of its tasks. A
-/// task's value lives inside the task (tokio's task-local), so it costs the
-/// task no allocation of its own.
-#[derive(Clone)]
-pub(crate) enum Ambient {
-    Body {
-        scope: StdArc<dyn ScopeContext>,
-    },
-    Task {
-        scope: StdArc<dyn ScopeContext>,
-        id: u64,
-        /// The task's own token, fetched from the scope on first use.
-        own: OnceLock<CancellationToken>,
-    },
-}
-
-/// What the ambient scope needs from a scope, whatever its error type.
-pub(crate) trait ScopeContext: Send + Sync {
-    fn id(&self) -> u64;
-    fn token(&self) -> CancellationToken;
-    /// Remembers a scope opened inside this one, to name its tasks.
-    fn register_child(&self, child: Weak<dyn ScopeContext>);
-    /// Names of the tasks still running here and in nested scopes.
-    fn running_tree(&self) -> Vec<String>
-    where
-        Self: Sized,
-    {
-        let mut names = self.running_tree_here();
-        for scope in descendants(self) {
-            names.extend(scope.running_tree_here());
-        }
-        names
-    }
-    /// Names of the tasks still running here.
-    fn running_tree_here(&self) -> Vec<String>;
-    /// Aborts the tasks still running here.
-    fn abort_here(&self);
-    /// This scope and its running tasks, without nested scopes; `None` once
-    /// it has finished.
-    fn snapshot_here(&self) -> Option<super::tree::ScopeSnapshot>;
-    /// Scopes opened inside this one that are still alive.
-    fn children(&self) -> Vec<StdArc<dyn ScopeContext>>;
-    fn join(&self) -> Arc<JoinCounter>;
-    /// Task `task`'s own token (a child of the scope's), created on first use.
-    fn own_token(&self, task: u64) -> CancellationToken;
-    fn task_is_cancelled(&self, task: u64) -> bool;
+/// Where the current code runs: a scope's body (`task` is `None`) or one of
+/// its tasks.
+pub(crate) struct Ambient {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) task: Option<u64>,
+    /// A task's own token, fetched from the registry on first use.
+    own: OnceCell<CancellationToken>,
 }
 
 impl Ambient {
+    pub(crate) fn body(engine: Arc<Engine>) -> Self {
+        Ambient {
+            engine,
+            task: None,
+            own: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn task(engine: Arc<Engine>, id: u64) -> Self {
+        Ambient {
+            engine,
+            task: Some(id),
+            own: OnceCell::new(),
+        }
+    }
+
+    /// The current code's token: the scope's in its body, the task's own
+    /// (a child of the scope's) in a task.
     pub(crate) fn token(&self) -> CancellationToken {
-        match self {
-            Ambient::Body { scope } => scope.token(),
-            Ambient::Task { scope, id, own } => own.get_or_init(|| scope.own_token(*id)).clone(),
-        }
-    }
-
-    pub(crate) fn join(&self) -> Arc<JoinCounter> {
-        match self {
-            Ambient::Body { scope } | Ambient::Task { scope, .. } => scope.join(),
-        }
-    }
-
-    /// The scope the current code runs in.
-    pub(crate) fn scope(&self) -> &StdArc<dyn ScopeContext> {
-        match self {
-            Ambient::Body { scope } | Ambient::Task { scope, .. } => scope,
+        match self.task {
+            None => self.engine.token(),
+            Some(id) => self
+                .own
+                .get_or_init(|| self.engine.registry.own_token(id, &self.engine.token()))
+                .clone(),
         }
     }
 
     /// Whether the current code's token is cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
-        match self {
-            Ambient::Body { scope } => scope.token().is_cancelled(),
-            Ambient::Task { scope, id, own } => match own.get() {
-                Some(token) => token.is_cancelled(),
-                None => scope.task_is_cancelled(*id),
-            },
+        match (self.task, self.own.get()) {
+            (None, _) => self.engine.cancel.is_cancelled(),
+            (Some(_), Some(own)) => own.is_cancelled(),
+            (Some(id), None) => self.engine.registry.is_cancelled(id, &self.engine.token()),
         }
     }
 }
 
-/// Every live scope opened inside `scope`, at any depth, breadth first
-/// (a loop, not recursion).
-pub(crate) fn descendants(scope: &dyn ScopeContext) -> Vec<StdArc<dyn ScopeContext>> {
-    let mut found = scope.children();
-    let mut next = 0;
-    while next < found.len() {
-        let children = found[next].children();
-        found.extend(children);
-        next += 1;
+thread_local! {
+    static CURRENT: RefCell<Option<Ambient>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `slot`'s ambient value current (invariants 1 and 2).
+pub(crate) fn enter<R>(slot: &mut Option<Ambient>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        slot: &'a mut Option<Ambient>,
+        previous: Option<Ambient>,
     }
-    found
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            // `try_with`: during thread teardown the value is simply lost.
+            let _ = CURRENT.try_with(|current| {
+                *self.slot = current.replace(previous);
+            });
+        }
+    }
+    let ambient = slot.take();
+    let Ok(previous) = CURRENT.try_with(|current| current.replace(ambient)) else {
+        return f();
+    };
+    let _restore = Restore { slot, previous };
+    f()
 }
 
-tokio::task_local! {
-    pub(crate) static CURRENT: Ambient;
-}
-
-/// The ambient scope, if the caller runs inside a scope body or task.
-pub(crate) fn ambient() -> Option<Ambient> {
-    CURRENT.try_with(Ambient::clone).ok()
+/// Calls `f` with the current ambient value, if any.
+pub(crate) fn with<R>(f: impl FnOnce(Option<&Ambient>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CURRENT.try_with(|current| match current.try_borrow() {
+        Ok(current) => (f.take().expect("called once"))(current.as_ref()),
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match result {
+        Ok(value) => value,
+        Err(_) => (f.take().expect("called once"))(None),
+    }
 }
 
 /// The cancellation token of the current scope body or task, or
@@ -140,5 +134,5 @@ pub(crate) fn ambient() -> Option<Ambient> {
 /// # }
 /// ```
 pub fn token() -> CancellationToken {
-    CURRENT.try_with(Ambient::token).unwrap_or_default()
+    with(|ambient| ambient.map(Ambient::token).unwrap_or_default())
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{CancelReason, Cancelled};
+use crate::cancel::{CancelReason, Cancelled};
 
 /// Why a scope did not return its body's value.
 ///
@@ -34,9 +34,11 @@ use crate::{CancelReason, Cancelled};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ScopeError<E> {
-    /// The body or a task failed. `first` is the first failure; `later`
-    /// holds the others (often the cancellation errors the first one
-    /// caused), in the order they happened.
+    /// The body or a task failed. `first` is the first *real* failure (an
+    /// error that is not a cancellation; see [`TaskError`](crate::TaskError)),
+    /// or, if there is none, the first cancellation error; `later` holds
+    /// every other error the scope owned (often the cancellation errors the
+    /// first one caused), in the order they happened.
     Failed {
         /// The first error.
         first: E,
@@ -127,18 +129,6 @@ impl<E> ScopeError<E> {
     pub fn is_timeout(&self) -> bool {
         matches!(self, ScopeError::TimedOut { .. })
     }
-
-    /// Builds the error for `errors` (in order), or `None` if there are none.
-    pub(crate) fn failed(mut errors: Vec<E>) -> Option<Self> {
-        if errors.is_empty() {
-            return None;
-        }
-        let first = errors.remove(0);
-        Some(ScopeError::Failed {
-            first,
-            later: errors,
-        })
-    }
 }
 
 impl<E: fmt::Display> fmt::Display for ScopeError<E> {
@@ -160,3 +150,27 @@ impl<E: std::error::Error + 'static> std::error::Error for ScopeError<E> {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
+
+/// The error of spawning into, or opening a scope inside, a scope that has
+/// already finished (see [`ScopeHandle::try_spawn`](crate::ScopeHandle::try_spawn)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let handle = taskscope::scope(async |s| Ok::<_, taskscope::Cancelled>(s.handle()))
+///     .await
+///     .unwrap();
+/// let late = handle.try_spawn(async { Ok(()) });
+/// assert_eq!(late.unwrap_err(), taskscope::ScopeClosed);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeClosed;
+
+impl fmt::Display for ScopeClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the scope has already finished: nothing more can be spawned into it")
+    }
+}
+
+impl std::error::Error for ScopeClosed {}

@@ -1,220 +1,89 @@
-//! `Scope`: what a scope body uses to spawn tasks.
+//! `ScopeHandle`: an owned handle to a live scope, for integrations and for
+//! tasks that spawn siblings.
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::Arc as StdArc;
+use std::sync::Arc;
 
-use super::shared::{ScopeShared, TaskName};
+use super::current;
+use super::engine::{Engine, ErrorType};
+use super::error::ScopeClosed;
+use super::settings::TaskName;
+use super::spawn;
 use super::task::TaskHandle;
-use crate::{CancelReason, CancellationToken, Cancelled};
+use super::task_error::TaskError;
+use super::tree::{self, ScopeSnapshot};
+use crate::cancel::{CancelReason, CancellationToken};
 
-/// A node of the task tree: spawns tasks that it cancels and joins before
-/// it finishes. A body gets `&Scope` from [`scope`](crate::scope()) (or a
-/// [`ScopeBuilder`](crate::ScopeBuilder)); the reference cannot leave the
-/// body, so nothing can be spawned into a scope that has finished.
+/// The error type of a [`ScopeHandle`] that does not know its scope's
+/// error type ([`current_scope`] gives one): it can do everything but
+/// spawn. [`ScopeHandle::typed`] names the type.
+#[derive(Debug)]
+pub enum Untyped {}
+
+/// An owned, clonable handle to a live scope: `Clone + Send + Sync +
+/// 'static`, unlike the `&Scope` a body borrows.
 ///
-/// Every task of a scope has `E` as its error type: a task's `Err` fails the
-/// scope (under the default [`Policy::FailFast`](crate::Policy)). `E` must
-/// convert from [`Cancelled`], so that a task that never finished can still
-/// be reported through its handle.
+/// A task can hold one and spawn siblings into its own scope (as Trio passes
+/// a nursery around); an integration can hold one and open scopes inside it
+/// with [`ScopeBuilder::within`](crate::ScopeBuilder::within). It never
+/// keeps the scope open: once the scope has finished,
+/// [`try_spawn`](ScopeHandle::try_spawn) returns [`ScopeClosed`].
+///
+/// Get one from [`Scope::handle`](crate::Scope::handle) (typed by the
+/// scope's error type), or from [`current_scope`] (untyped: see
+/// [`typed`](ScopeHandle::typed)).
 ///
 /// # Examples
 ///
-/// The seed's `GetCustomerSummaryAsync`, with the three calls run
-/// concurrently; the first failure cancels the other two.
+/// A task that spawns a sibling:
 ///
 /// ```
-/// use std::io;
-///
-/// async fn customer(id: u32) -> io::Result<String> { Ok(format!("customer {id}")) }
-/// async fn orders(id: u32) -> io::Result<Vec<u32>> { Ok(vec![id]) }
-/// async fn balance(_id: u32) -> io::Result<i64> { Err(io::Error::other("billing is down")) }
+/// use taskscope::Cancelled;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let result = taskscope::scope(async |s| {
-///     let c = s.spawn(customer(7));
-///     let o = s.spawn(orders(7));
-///     let b = s.spawn(balance(7));
-///     Ok((c.await?, o.await?, b.await?))
+/// let found = taskscope::scope(async |s| {
+///     let siblings = s.handle();
+///     let crawler = s.spawn(async move {
+///         // The follow-up runs beside this task, in the same scope (which
+///         // is open: this task holds it open).
+///         let follow_up = siblings.spawn(async { Ok::<_, Cancelled>(2) });
+///         Ok(1 + follow_up.await?)
+///     });
+///     crawler.await
 /// })
-/// .await;
-/// let err = result.unwrap_err();
-/// assert_eq!(err.first().unwrap().to_string(), "billing is down");
+/// .await
+/// .unwrap();
+/// assert_eq!(found, 3);
 /// # }
 /// ```
-pub struct Scope<E> {
-    pub(crate) shared: StdArc<ScopeShared<E>>,
+pub struct ScopeHandle<E = Untyped> {
+    engine: Arc<Engine>,
+    _error: PhantomData<fn() -> E>,
 }
 
-impl<E: From<Cancelled> + Send + 'static> Scope<E> {
-    /// Spawns `future` as a tokio task of this scope and returns its handle.
-    /// The task is named after where it was spawned.
-    ///
-    /// The scope will not finish before the task has. Inside the task,
-    /// [`taskscope::token()`](crate::token) is the task's own token (a
-    /// child of the scope's) and scopes opened there belong to this one.
-    ///
-    /// Under a [concurrency limit](crate::ScopeBuilder::limit) the task
-    /// waits for a free slot before it starts; use
-    /// [`spawn_when_free`](Scope::spawn_when_free) to make the spawner wait
-    /// instead.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let doubled = taskscope::scope(async |s| {
-    ///     let task = s.spawn(async { Ok::<_, taskscope::Cancelled>(21 * 2) });
-    ///     task.await
-    /// })
-    /// .await
-    /// .unwrap();
-    /// assert_eq!(doubled, 42);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn<F, T>(&self, future: F) -> TaskHandle<'_, T, E>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let name = TaskName::at(Location::caller());
-        TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
-    }
-
-    /// Like [`spawn`](Scope::spawn), with a name for errors, warnings and
-    /// the task tree.
-    ///
-    /// ```
-    /// use taskscope::{CancelReason, ScopeError};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let result = taskscope::scope(async |s| {
-    ///     s.spawn_named("db", async { Err::<(), _>(std::io::Error::other("gone")) });
-    ///     let other = s.spawn_named("cache", async {
-    ///         taskscope::token().cancelled().await;
-    ///         Ok::<_, std::io::Error>(taskscope::token().reason().unwrap())
-    ///     });
-    ///     let reason = other.await?;
-    ///     assert_eq!(reason.root(), &CancelReason::sibling_failed("db"));
-    ///     Ok(())
-    /// })
-    /// .await;
-    /// assert!(matches!(result, Err(ScopeError::Failed { .. })));
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F, T>(&self, name: impl Into<StdArc<str>>, future: F) -> TaskHandle<'_, T, E>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let name = TaskName::named(name.into(), Location::caller());
-        TaskHandle::new(self, self.shared.spawn(name.clone(), future, None), name)
-    }
-
-    /// Waits (asynchronously) for a free slot under the scope's
-    /// [concurrency limit](crate::ScopeBuilder::limit), then spawns. Without
-    /// a limit it spawns at once. This is the backpressure form: a producer
-    /// that spawns in a loop never runs more than the limit ahead.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::sync::Arc;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let running = Arc::new(AtomicUsize::new(0));
-    /// taskscope::ScopeBuilder::new()
-    ///     .limit(2)
-    ///     .run(async |s| {
-    ///         for _ in 0..10 {
-    ///             let running = running.clone();
-    ///             let _ = s.spawn_when_free(async move {
-    ///                 assert!(running.fetch_add(1, Ordering::SeqCst) < 2);
-    ///                 tokio::task::yield_now().await;
-    ///                 running.fetch_sub(1, Ordering::SeqCst);
-    ///                 Ok::<_, taskscope::Cancelled>(())
-    ///             })
-    ///             .await;
-    ///         }
-    ///         Ok(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_when_free<F, T>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = TaskHandle<'_, T, E>> + '_
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let name = TaskName::at(Location::caller());
-        async move {
-            let permit = match &self.shared.limit() {
-                Some(limit) => StdArc::clone(limit).acquire_owned().await.ok(),
-                None => None,
-            };
-            TaskHandle::new(self, self.shared.spawn(name.clone(), future, permit), name)
+impl<E> ScopeHandle<E> {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        ScopeHandle {
+            engine,
+            _error: PhantomData,
         }
     }
 
-    /// Runs a blocking closure on tokio's blocking pool as a task of this
-    /// scope; it receives the task's token and should call
-    /// [`check`](CancellationToken::check) as it goes (the seed's CPU-bound
-    /// loop). Unlike async tasks it cannot be aborted once started.
-    ///
-    /// ```
-    /// use taskscope::Cancelled;
-    ///
-    /// # #[tokio::main]
-    /// # async fn main() {
-    /// let result = taskscope::scope(async |s| {
-    ///     let busy = s.spawn_blocking(|token| {
-    ///         let mut n = 0u64;
-    ///         loop {
-    ///             token.check()?;
-    ///             n = n.wrapping_add(1);
-    ///         }
-    ///         #[allow(unreachable_code)]
-    ///         Ok::<u64, Cancelled>(n)
-    ///     });
-    ///     s.cancel();
-    ///     busy.await
-    /// })
-    /// .await;
-    /// assert!(result.is_err());
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_blocking<F, T>(&self, f: F) -> TaskHandle<'_, T, E>
-    where
-        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-    {
-        let name = TaskName::at(Location::caller());
-        TaskHandle::new(self, self.shared.spawn_blocking(name.clone(), f), name)
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
-}
 
-impl<E> Scope<E> {
-    /// The scope's token: cancelled when the scope is (by [`cancel`](Scope::cancel),
-    /// a failure, its deadline, being dropped, or its parent).
+    /// The scope's token.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// taskscope::scope(async |s| {
-    ///     let token = s.token();
-    ///     assert!(!token.is_cancelled());
-    ///     s.cancel();
-    ///     assert!(token.is_cancelled());
+    ///     assert_eq!(s.handle().token(), s.token());
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })
     /// .await
@@ -222,18 +91,38 @@ impl<E> Scope<E> {
     /// # }
     /// ```
     pub fn token(&self) -> CancellationToken {
-        self.shared.source.token()
+        self.engine.token()
     }
 
-    /// Cancels the scope: every task (and nested scope) sees its token fire.
-    /// The scope still joins them.
+    /// The scope's name: the one it was given, else where it was opened.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("import").run(async |s| {
+    ///     assert_eq!(s.handle().name(), "import");
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn name(&self) -> String {
+        self.engine.settings.name.to_string()
+    }
+
+    /// Cancels the scope: every task and nested scope sees its token fire.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// taskscope::scope(async |s| {
-    ///     s.spawn(async { taskscope::token().cancelled().await; Ok::<_, taskscope::Cancelled>(()) });
-    ///     s.cancel(); // without this the scope would wait forever
+    ///     let handle = s.handle();
+    ///     s.spawn(async move {
+    ///         handle.cancel(); // a task can stop its own scope
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     });
+    ///     s.token().cancelled().await;
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })
     /// .await
@@ -241,7 +130,7 @@ impl<E> Scope<E> {
     /// # }
     /// ```
     pub fn cancel(&self) {
-        self.shared.source.cancel();
+        self.engine.cancel.source().cancel();
     }
 
     /// Cancels the scope with `reason`.
@@ -251,8 +140,8 @@ impl<E> Scope<E> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// taskscope::scope(async |s| {
-    ///     s.cancel_with(CancelReason::message("enough results"));
-    ///     assert_eq!(s.token().reason(), Some(CancelReason::message("enough results")));
+    ///     s.handle().cancel_with(CancelReason::Shutdown);
+    ///     assert_eq!(s.token().reason(), Some(CancelReason::Shutdown));
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })
     /// .await
@@ -260,64 +149,270 @@ impl<E> Scope<E> {
     /// # }
     /// ```
     pub fn cancel_with(&self, reason: CancelReason) {
-        self.shared.source.cancel_with(reason);
+        self.engine.cancel.source().cancel_with(reason);
     }
 
-    /// The scope's name: the one given to
-    /// [`ScopeBuilder::name`](crate::ScopeBuilder::name), else where it was
-    /// opened (`file:line`).
+    /// Whether the scope has finished: its body and every task and nested
+    /// scope have ended, so nothing more can be spawned into it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let handle = taskscope::scope(async |s| {
+    ///     assert!(!s.handle().is_finished());
+    ///     Ok::<_, taskscope::Cancelled>(s.handle())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(handle.is_finished());
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.engine.join.is_done()
+    }
+
+    /// A snapshot of the scope, its running tasks and the scopes inside it;
+    /// `None` once it has finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("batch").run(async |s| {
+    ///     let snapshot = s.handle().snapshot().unwrap();
+    ///     assert_eq!(snapshot.name.as_deref(), Some("batch"));
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> Option<ScopeSnapshot> {
+        tree::snapshot(&self.engine)
+    }
+
+    /// The same handle, forgetting the error type.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// taskscope::scope(async |s| {
-    ///     assert!(s.name().starts_with("src/scope/handle.rs:") || s.name().contains(".rs:"));
+    ///     let any: taskscope::ScopeHandle = s.handle().untyped();
+    ///     assert_eq!(any.token(), s.token());
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })
     /// .await
     /// .unwrap();
     /// # }
     /// ```
-    pub fn name(&self) -> String {
-        self.shared.settings.name.to_string()
+    pub fn untyped(&self) -> ScopeHandle<Untyped> {
+        ScopeHandle::new(Arc::clone(&self.engine))
+    }
+
+    /// The same handle typed by `F`, if `F` is the scope's error type (a
+    /// scope's tasks all share one error type); `None` otherwise.
+    ///
+    /// ```
+    /// use std::io;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |_s| {
+    ///     let here = taskscope::current_scope().unwrap();
+    ///     assert!(here.typed::<taskscope::Cancelled>().is_none());
+    ///     let typed = here.typed::<io::Error>().unwrap();
+    ///     typed.try_spawn(async { Ok::<_, io::Error>(()) }).unwrap();
+    ///     Ok::<_, io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn typed<F: 'static>(&self) -> Option<ScopeHandle<F>> {
+        (self.engine.error_type.id == ErrorType::of::<F>().id)
+            .then(|| ScopeHandle::new(Arc::clone(&self.engine)))
     }
 }
 
-impl<E: Send + 'static> Scope<E> {
-    /// A snapshot of this scope, its running tasks and the scopes inside it.
+impl<E: TaskError> ScopeHandle<E> {
+    /// Spawns `future` as a task of the scope, or returns [`ScopeClosed`]
+    /// if the scope has already finished. The task is like one spawned with
+    /// [`Scope::spawn`](crate::Scope::spawn); its handle is owned
+    /// (`'static`).
+    ///
+    /// ```
+    /// use taskscope::{Cancelled, ScopeClosed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let handle = taskscope::scope(async |s| {
+    ///     let task = s.handle().try_spawn(async { Ok::<_, Cancelled>(7) }).unwrap();
+    ///     assert_eq!(task.await?, 7);
+    ///     Ok(s.handle())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(handle.try_spawn(async { Ok(()) }).unwrap_err(), ScopeClosed);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F, T>(&self, future: F) -> Result<TaskHandle<'static, T, E>, ScopeClosed>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_as(TaskName::at(Location::caller()), future)
+    }
+
+    /// Like [`try_spawn`](ScopeHandle::try_spawn), with a name for errors,
+    /// warnings and the task tree.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// taskscope::ScopeBuilder::new().name("request 7").run(async |s| {
-    ///     s.spawn(async { taskscope::token().cancelled().await; Ok::<_, taskscope::Cancelled>(()) });
-    ///     tokio::task::yield_now().await;
-    ///     let snapshot = s.snapshot();
-    ///     assert_eq!(snapshot.name.as_deref(), Some("request 7"));
-    ///     assert_eq!(snapshot.tasks.len(), 1);
-    ///     s.cancel();
+    /// taskscope::scope(async |s| {
+    ///     let task = s.handle().try_spawn_named("refresh", async { Ok::<_, taskscope::Cancelled>(()) });
+    ///     assert_eq!(task.unwrap().name(), "refresh");
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })
     /// .await
     /// .unwrap();
     /// # }
     /// ```
-    pub fn snapshot(&self) -> super::tree::ScopeSnapshot {
-        super::tree::snapshot(&*self.shared).expect("a scope is alive while its body runs")
+    #[track_caller]
+    pub fn try_spawn_named<F, T>(
+        &self,
+        name: impl Into<Arc<str>>,
+        future: F,
+    ) -> Result<TaskHandle<'static, T, E>, ScopeClosed>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_as(TaskName::named(name.into(), Location::caller()), future)
     }
 
-    /// Names of the tasks still running in this scope and the scopes inside
-    /// it.
-    pub(crate) fn running_tree(&self) -> Vec<String> {
-        super::current::ScopeContext::running_tree(&*self.shared)
+    /// Like [`try_spawn`](ScopeHandle::try_spawn), for a scope known to be
+    /// live.
+    ///
+    /// # Panics
+    ///
+    /// If the scope has already finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     let task = s.handle().spawn(async { Ok::<_, taskscope::Cancelled>(1) });
+    ///     assert_eq!(task.await?, 1);
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, T>(&self, future: F) -> TaskHandle<'static, T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn_as(TaskName::at(Location::caller()), future) {
+            Ok(task) => task,
+            Err(closed) => panic!(
+                "spawn into scope `{}`: {closed}; use `try_spawn` to handle this",
+                self.name()
+            ),
+        }
+    }
+
+    /// Like [`spawn`](ScopeHandle::spawn), with a name for errors, warnings
+    /// and the task tree.
+    ///
+    /// # Panics
+    ///
+    /// If the scope has already finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     let task = s.handle().spawn_named("audit", async { Ok::<_, taskscope::Cancelled>(()) });
+    ///     assert_eq!(task.name(), "audit");
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F, T>(
+        &self,
+        name: impl Into<Arc<str>>,
+        future: F,
+    ) -> TaskHandle<'static, T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn_as(TaskName::named(name.into(), Location::caller()), future) {
+            Ok(task) => task,
+            Err(closed) => panic!(
+                "spawn into scope `{}`: {closed}; use `try_spawn_named` to handle this",
+                self.name()
+            ),
+        }
+    }
+
+    fn spawn_as<F, T>(
+        &self,
+        name: TaskName,
+        future: F,
+    ) -> Result<TaskHandle<'static, T, E>, ScopeClosed>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let spawned = spawn::spawn(&self.engine, name.clone(), future, None)?;
+        Ok(TaskHandle::owned(Arc::clone(&self.engine), spawned, name))
     }
 }
 
-impl<E> fmt::Debug for Scope<E> {
+impl<E> Clone for ScopeHandle<E> {
+    fn clone(&self) -> Self {
+        ScopeHandle::new(Arc::clone(&self.engine))
+    }
+}
+
+impl<E> fmt::Debug for ScopeHandle<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scope")
+        f.debug_struct("ScopeHandle")
             .field("name", &self.name())
-            .field("token", &self.token())
+            .field("error_type", &self.engine.error_type.name)
+            .field("finished", &self.is_finished())
             .finish()
     }
+}
+
+/// A handle to the scope the caller runs in (its body or one of its
+/// tasks), or `None` outside any scope. It is untyped: name the scope's
+/// error type with [`typed`](ScopeHandle::typed) to spawn through it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert!(taskscope::current_scope().is_none());
+/// taskscope::ScopeBuilder::new().name("outer").run(async |s| {
+///     assert_eq!(taskscope::current_scope().unwrap().name(), "outer");
+///     let task = s.spawn(async {
+///         Ok::<_, taskscope::Cancelled>(taskscope::current_scope().unwrap().name())
+///     });
+///     assert_eq!(task.await?, "outer"); // a task's scope is the one it was spawned in
+///     Ok::<_, taskscope::Cancelled>(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+pub fn current_scope() -> Option<ScopeHandle> {
+    current::with(|ambient| ambient.map(|a| ScopeHandle::new(Arc::clone(&a.engine))))
 }

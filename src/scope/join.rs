@@ -1,48 +1,47 @@
-//! Counting what a scope must wait for, and telling it when that reaches zero.
+//! Counting what a scope must wait for, and waking it when that reaches zero.
 //!
 //! # Invariants
 //!
 //! 1. `count` is the number of units still running: the scope's body (one
 //!    unit, from creation until the body returns or is dropped), each task,
 //!    and each child scope (one unit until *its* count reaches zero, which
-//!    may be long after the child's future was dropped: DESIGN §3.8).
+//!    may be long after the child's future was dropped).
 //! 2. Once `count` has reached zero it never rises again: [`JoinCounter::try_add`]
 //!    refuses, so nothing can join a scope that has finished.
-//! 3. `done` is cancelled exactly when `count` reaches zero, after which the
-//!    parent's count (if any) is decremented once — so an ancestor cannot
-//!    finish before every descendant unit has.
+//! 3. The unit that brings `count` to zero wakes the waiter, then (in
+//!    [`release_chain`]) releases the parent's unit once: an ancestor
+//!    cannot finish before every descendant unit has.
+//! 4. No lost wake-up: a waiter stores its waker under `waiter`'s lock and
+//!    then reads `count`; the last release decrements `count` and then
+//!    takes the waker under the same lock. Whichever locks second sees the
+//!    other's write.
 //!
-//! "Done" is signalled by a [`CancellationSource`]: waiting for it is
-//! `cancelled().await`, the engine's lost-wake-up-free registry, so the loom
-//! models of the token cover the wake-up and `tests/loom_scope.rs` covers the
-//! counting.
+//! `tests/loom_scope.rs` model-checks all four.
+
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::loom::sync::Arc;
-use crate::{CancelReason, CancellationSource, CancellationToken};
+use crate::loom::sync::Mutex;
 
 /// Counts a scope's running units; see the module docs.
 pub struct JoinCounter {
     count: AtomicUsize,
-    done: CancellationSource,
-    parent: Option<Arc<JoinCounter>>,
+    waiter: Mutex<Option<Waker>>,
+}
+
+impl Default for JoinCounter {
+    fn default() -> Self {
+        JoinCounter::new()
+    }
 }
 
 impl JoinCounter {
-    /// A counter holding one unit (the scope's body), counted as one unit
-    /// of `parent` until it reaches zero. `parent` must still be running
-    /// (hold a unit of its own), else `None` is returned.
-    pub fn new(parent: Option<Arc<JoinCounter>>) -> Option<Arc<JoinCounter>> {
-        if let Some(parent) = &parent {
-            if !parent.try_add() {
-                return None;
-            }
-        }
-        Some(Arc::new(JoinCounter {
+    /// A counter holding one unit: the scope's body.
+    pub fn new() -> Self {
+        JoinCounter {
             count: AtomicUsize::new(1),
-            done: CancellationSource::new(),
-            parent,
-        }))
+            waiter: Mutex::new(None),
+        }
     }
 
     /// Adds a unit unless the count already reached zero (invariant 2).
@@ -64,30 +63,67 @@ impl JoinCounter {
         }
     }
 
-    /// Removes a unit; the last one signals `done` and releases the
-    /// parent's unit, and so on up the chain (a loop, not recursion).
-    pub fn release(this: &Arc<Self>) {
-        let mut counter = Arc::clone(this);
+    /// Removes a unit. Returns `true` if it was the last one; then the
+    /// waiter has been woken (invariant 3).
+    pub fn release(&self) -> bool {
         // AcqRel: whatever a finished unit did happens-before the waiter
         // that sees zero.
-        while counter.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            counter
-                .done
-                .cancel_with(CancelReason::message("scope finished"));
-            match &counter.parent {
-                Some(parent) => counter = Arc::clone(parent),
-                None => break,
-            }
+        if self.count.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return false;
         }
+        let waiter = self.lock().take();
+        if let Some(waker) = waiter {
+            waker.wake();
+        }
+        true
     }
 
-    /// Fires when the count has reached zero.
-    pub fn done(&self) -> CancellationToken {
-        self.done.token()
+    /// Ready once the count has reached zero (invariant 4).
+    pub fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_done() {
+            return Poll::Ready(());
+        }
+        let replaced = {
+            let mut waiter = self.lock();
+            match &*waiter {
+                Some(current) if current.will_wake(cx.waker()) => None,
+                _ => waiter.replace(cx.waker().clone()),
+            }
+        };
+        drop(replaced);
+        if self.is_done() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Whether the count has reached zero.
     pub fn is_done(&self) -> bool {
-        self.done.is_cancelled()
+        self.count.load(Ordering::Acquire) == 0
+    }
+
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, Option<Waker>> {
+        // Only a waker is stored under this lock: never poisoned by user code.
+        self.waiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Releases one unit of `node`'s counter and, each time a counter reaches
+/// zero, one unit of its parent's, up the chain: a loop, not recursion.
+/// `counter` and `parent` say where a node keeps its counter and parent.
+pub fn release_chain<'a, N: 'a>(
+    node: &'a N,
+    counter: impl Fn(&'a N) -> &'a JoinCounter,
+    parent: impl Fn(&'a N) -> Option<&'a N>,
+) {
+    let mut node = node;
+    while counter(node).release() {
+        match parent(node) {
+            Some(next) => node = next,
+            None => break,
+        }
     }
 }

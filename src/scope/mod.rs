@@ -1,42 +1,62 @@
 //! Scopes: the structured task tree.
 //!
-//! Every task lives in a scope; every scope owns a [`CancellationSource`]
+//! Every task lives in a scope; every scope owns a cancellation source
 //! linked to its parent's token; a scope does not finish until its body and
 //! all of its tasks and nested scopes have finished.
 //!
-//! * `builder.rs` opens scopes ([`ScopeBuilder`], [`scope()`], [`fail_after`],
-//!   [`move_on_after`]) and holds the one `run` they all go through;
-//! * `handle.rs` is [`Scope`], what a body spawns with;
-//! * `shared.rs` is the state a scope shares with its tasks (invariants at
-//!   its top); `task.rs` is one task's cell, handle and guard;
-//! * `join.rs` counts the units a scope waits for (loom-checked);
-//! * `current.rs` is the ambient scope behind [`token()`];
-//! * `race.rs` builds [`race`] on a supervising scope;
-//! * `tree.rs` is the snapshot of the live tree ([`tree()`]).
+//! A typed face over an untyped engine:
 //!
-//! [`CancellationSource`]: crate::CancellationSource
+//! * the face: [`Scope<E>`](Scope) (`typed.rs`), what a body spawns with;
+//!   [`ScopeHandle`] (`handle.rs`), an owned handle to a live scope;
+//!   [`TaskHandle`] (`task.rs`); [`ScopeBuilder`] and the entry functions
+//!   (`builder.rs`); [`race`] (`race.rs`); [`TaskError`] (`task_error.rs`),
+//!   which tells a cancellation from a real failure; [`ScopeError`]
+//!   (`error.rs`);
+//! * the engine (`engine.rs`), which does not know `E` and composes parts
+//!   that each own one job and one lock: `settings.rs`, `cancel_state.rs`,
+//!   `join.rs` (the counter, loom-checked), `ledger.rs` (failures and the
+//!   pure `outcome`), `registry.rs` (tasks with their own tokens, child
+//!   scopes), `watchdog.rs` (grace period and warnings, awaited or
+//!   orphaned);
+//! * how a scope runs: `spawn.rs` (a task's future and accounting),
+//!   `lifecycle.rs` (body → joining → finished, the drop-order rule, the
+//!   one typed exit), `current.rs` (the ambient scope behind [`token()`]),
+//!   `tree.rs` (snapshots of the live tree, iterative).
+//!
+//! Modules import downward: the face imports the engine and its parts; the
+//! parts import nothing of each other but `settings` and `ledger`'s types;
+//! all of it imports `crate::cancel`, never the crate root.
 
 mod builder;
+mod cancel_state;
 mod current;
+mod engine;
 mod error;
 mod handle;
 mod join;
+mod ledger;
+mod lifecycle;
 mod race;
-mod shared;
+mod registry;
+mod settings;
+mod spawn;
 mod task;
+mod task_error;
 mod tree;
+mod typed;
+mod watchdog;
 
 pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_AFTER};
 pub use current::token;
-#[cfg(all(feature = "axum", not(loom)))]
-pub(crate) use current::{ambient, Ambient, CURRENT};
-pub use error::ScopeError;
-pub use handle::Scope;
+pub use error::{ScopeClosed, ScopeError};
+pub use handle::{current_scope, ScopeHandle, Untyped};
 pub use race::{race, Racer};
-pub use shared::Policy;
+pub use settings::Policy;
 pub use task::{JoinTask, TaskHandle};
+pub use task_error::TaskError;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
+pub use typed::Scope;
 
 #[cfg(loom)]
 #[doc(hidden)]
-pub use join::JoinCounter;
+pub use join::{release_chain, JoinCounter};

@@ -2,21 +2,23 @@
 
 use std::future::Future;
 use std::panic::Location;
-use std::sync::{Arc as StdArc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::builder::ScopeBuilder;
 use super::error::ScopeError;
-use super::handle::Scope;
-use super::shared::{Policy, TaskName};
-use crate::{CancelReason, Cancelled};
+use super::settings::{Policy, TaskName};
+use super::spawn;
+use super::task_error::TaskError;
+use super::typed::Scope;
+use crate::cancel::{CancelReason, CancellationToken};
 
 /// What a [`race`] body uses to enter contestants.
 pub struct Racer<'scope, T, E> {
     scope: &'scope Scope<E>,
-    winner: StdArc<Mutex<Option<T>>>,
+    winner: Arc<Mutex<Option<T>>>,
 }
 
-impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
+impl<T: Send + 'static, E: TaskError> Racer<'_, T, E> {
     /// Enters `future` in the race as a task of the race's scope. The first
     /// contestant to return `Ok` wins; the others are cancelled (reason: a
     /// message naming the winner) and joined. A contestant's error cancels
@@ -40,8 +42,8 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
         let name = TaskName::at(Location::caller());
-        let winner = StdArc::clone(&self.winner);
-        let shared = StdArc::clone(&self.scope.shared);
+        let winner = Arc::clone(&self.winner);
+        let scope = self.scope.handle();
         let announced = name.clone();
         let contestant = async move {
             let value = future.await?;
@@ -49,14 +51,15 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
             if slot.is_none() {
                 *slot = Some(value);
                 drop(slot);
-                shared.source.cancel_with(CancelReason::message(format!(
+                scope.cancel_with(CancelReason::message(format!(
                     "another task won the race ({announced})"
                 )));
             }
-            Ok(())
+            Ok::<(), E>(())
         };
         // No handle is kept: a contestant's error stays with the scope.
-        drop(self.scope.shared.spawn(name, contestant, None));
+        let spawned = spawn::spawn(&self.scope.engine, name, contestant, None);
+        drop(spawned.expect("a race's scope is open while its body runs"));
     }
 
     /// The race's scope token.
@@ -72,7 +75,7 @@ impl<T: Send + 'static, E: From<Cancelled> + Send + 'static> Racer<'_, T, E> {
     /// .await;
     /// # }
     /// ```
-    pub fn token(&self) -> crate::CancellationToken {
+    pub fn token(&self) -> CancellationToken {
         self.scope.token()
     }
 }
@@ -109,7 +112,7 @@ pub fn race<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
 where
     F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
     T: Send + 'static,
-    E: From<Cancelled> + Send + 'static,
+    E: TaskError,
 {
     ScopeBuilder::new().race(body)
 }
@@ -138,15 +141,15 @@ impl ScopeBuilder {
     where
         F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
         T: Send + 'static,
-        E: From<Cancelled> + Send + 'static,
+        E: TaskError,
     {
-        let winner = StdArc::new(Mutex::new(None));
+        let winner = Arc::new(Mutex::new(None));
         let result = self
             .policy(Policy::Supervise)
             .run(async |scope: &Scope<E>| {
                 let racer = Racer {
                     scope,
-                    winner: StdArc::clone(&winner),
+                    winner: Arc::clone(&winner),
                 };
                 body(&racer).await
             })

@@ -3,20 +3,43 @@
 //! A task shares no allocation with its handle beyond tokio's own task (a
 //! second, shared allocation per task doubled the cost of a spawn under
 //! allocator contention). Its value comes back through tokio's
-//! `JoinHandle`; its error stays with the scope, which the handle asks for
-//! it (`shared.rs`, invariant 3). Dropping the handle detaches nothing that
-//! matters: the scope still joins the task and still owns its error.
+//! `JoinHandle`; its error stays in the scope's ledger, where the handle
+//! claims it. Dropping the handle detaches nothing that matters: the scope
+//! still joins the task and still owns its error.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::task::JoinHandle;
 
-use super::handle::Scope;
-use super::shared::{TaskName, TaskOutput};
-use crate::{CancelReason, Cancelled};
+use super::engine::Engine;
+use super::settings::TaskName;
+use super::spawn::{Spawned, TaskOutput};
+use super::task_error::TaskError;
+use crate::cancel::{cancel_child, CancelReason, Cancelled};
+
+/// The scope a handle reports to: borrowed from a body's `&Scope` (no
+/// reference count per spawn), or owned by a handle from a `ScopeHandle`.
+enum Owner<'scope> {
+    Borrowed(&'scope Arc<Engine>),
+    Shared(Arc<Engine>),
+}
+
+impl Deref for Owner<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        match self {
+            Owner::Borrowed(engine) => engine,
+            Owner::Shared(engine) => engine,
+        }
+    }
+}
 
 /// Awaits one task of a scope; returned by [`Scope::spawn`](crate::Scope::spawn).
 ///
@@ -25,7 +48,9 @@ use crate::{CancelReason, Cancelled};
 /// not finish: aborted after its scope's grace period (with the scope's
 /// reason), or panicked (the panic itself is resumed when the scope exits).
 ///
-/// The handle borrows its scope, so it cannot outlive the scope's body.
+/// A handle from [`Scope::spawn`](crate::Scope::spawn) borrows its scope,
+/// so it cannot outlive the scope's body; one from
+/// [`ScopeHandle::try_spawn`](crate::ScopeHandle::try_spawn) is `'static`.
 /// Dropping it does not stop the task (the scope still joins it); a failure
 /// it did not take is reported by the scope instead.
 ///
@@ -46,27 +71,39 @@ use crate::{CancelReason, Cancelled};
 /// ```
 pub struct TaskHandle<'scope, T, E> {
     join: JoinHandle<TaskOutput<T>>,
-    scope: &'scope Scope<E>,
+    scope: Owner<'scope>,
     name: TaskName,
     id: u64,
+    _error: PhantomData<fn() -> E>,
 }
 
 impl<'scope, T, E> TaskHandle<'scope, T, E> {
-    pub(crate) fn new(
-        scope: &'scope Scope<E>,
-        (join, id): (JoinHandle<TaskOutput<T>>, u64),
+    pub(crate) fn borrowed(
+        scope: &'scope Arc<Engine>,
+        spawned: Spawned<T>,
         name: TaskName,
     ) -> Self {
+        TaskHandle::new(Owner::Borrowed(scope), spawned, name)
+    }
+
+    fn new(scope: Owner<'scope>, Spawned { join, id }: Spawned<T>, name: TaskName) -> Self {
         TaskHandle {
             join,
             scope,
             name,
             id,
+            _error: PhantomData,
         }
     }
 }
 
-impl<T, E: Send + 'static> TaskHandle<'_, T, E> {
+impl<T, E> TaskHandle<'static, T, E> {
+    pub(crate) fn owned(scope: Arc<Engine>, spawned: Spawned<T>, name: TaskName) -> Self {
+        TaskHandle::new(Owner::Shared(scope), spawned, name)
+    }
+}
+
+impl<T, E> TaskHandle<'_, T, E> {
     /// Cancels this task alone: its own token (what `taskscope::token()`
     /// returns inside it) fires with `reason`; its scope and siblings are
     /// untouched.
@@ -92,7 +129,9 @@ impl<T, E: Send + 'static> TaskHandle<'_, T, E> {
     /// # }
     /// ```
     pub fn cancel(&self, reason: CancelReason) {
-        self.scope.shared.cancel_task(self.id, reason);
+        let scope = &*self.scope;
+        let own = scope.registry.own_token(self.id, &scope.token());
+        cancel_child(&own, reason);
     }
 }
 
@@ -151,7 +190,7 @@ pub struct JoinTask<'scope, T, E> {
     handle: TaskHandle<'scope, T, E>,
 }
 
-impl<'scope, T, E: From<Cancelled> + Send + 'static> IntoFuture for TaskHandle<'scope, T, E> {
+impl<'scope, T, E: TaskError> IntoFuture for TaskHandle<'scope, T, E> {
     type Output = Result<T, E>;
     type IntoFuture = JoinTask<'scope, T, E>;
 
@@ -160,25 +199,28 @@ impl<'scope, T, E: From<Cancelled> + Send + 'static> IntoFuture for TaskHandle<'
     }
 }
 
-impl<T, E: From<Cancelled> + Send + 'static> Future for JoinTask<'_, T, E> {
+impl<T, E: TaskError> Future for JoinTask<'_, T, E> {
     type Output = Result<T, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let handle = &mut self.handle;
-        let shared = &handle.scope.shared;
         let output = std::task::ready!(Pin::new(&mut handle.join).poll(cx));
+        let scope = &*handle.scope;
         Poll::Ready(match output {
             Ok(TaskOutput::Completed(value)) => Ok(value),
-            Ok(TaskOutput::Failed) => Err(shared
-                .claim_failure(handle.id)
-                .expect("a failed task left its error with the scope")),
+            Ok(TaskOutput::Failed) => Err(*scope
+                .ledger
+                .claim(handle.id)
+                .expect("a failed task left its error with the scope")
+                .downcast::<E>()
+                .expect("a task's error has its scope's error type")),
             Ok(TaskOutput::Panicked) => Err(E::from(Cancelled::new(CancelReason::sibling_failed(
                 format!("{} panicked", handle.name),
             )))),
             // Aborted after the grace period (or its runtime shut down).
             Err(_) => Err(E::from(Cancelled::new(
-                shared
-                    .source
+                scope
+                    .cancel
                     .reason()
                     .unwrap_or_else(|| CancelReason::message("task dropped by its runtime")),
             ))),

@@ -1,13 +1,16 @@
 //! A snapshot of the live task tree: every live scope and task, its state,
 //! age and cancellation reason — the answer to "what is this shutdown
 //! waiting on?" without a debugger.
+//!
+//! Depth is free: taking a snapshot, printing it, cloning it and dropping it
+//! are loops over an explicit stack, never recursion, and a printed line's
+//! indentation stops growing after 16 levels (deeper scopes
+//! show their depth instead), so the text is linear in the tree's size.
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use super::current::ScopeContext;
-use std::sync::Arc as StdArc;
+use super::engine::{self, Engine};
 
 /// Where a scope or task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +52,6 @@ pub struct TaskSnapshot {
 }
 
 /// One live scope in a [`TreeSnapshot`], with its tasks and nested scopes.
-#[derive(Clone, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ScopeSnapshot {
@@ -105,18 +107,9 @@ pub struct TreeSnapshot {
     pub scopes: Vec<ScopeSnapshot>,
 }
 
-/// Scopes opened outside any scope (weak; swept when the list grows).
-static ROOTS: Mutex<Vec<Weak<dyn ScopeContext>>> = Mutex::new(Vec::new());
-
-pub(crate) fn register_root(scope: Weak<dyn ScopeContext>) {
-    let mut roots = ROOTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if roots.len() == roots.capacity() {
-        roots.retain(|root| root.strong_count() > 0);
-        let live = roots.len();
-        roots.reserve(live.max(4));
-    }
-    roots.push(scope);
-}
+/// Levels of indentation a printed tree shows; deeper scopes print their
+/// depth instead, so no line grows with the depth of the tree.
+const MAX_INDENT: usize = 16;
 
 /// A snapshot of every live scope and task in the process.
 ///
@@ -125,27 +118,178 @@ pub(crate) fn register_root(scope: Weak<dyn ScopeContext>) {
 /// assert!(tree.scopes.is_empty()); // nothing runs outside a runtime here
 /// ```
 pub fn tree() -> TreeSnapshot {
-    let roots: Vec<StdArc<dyn ScopeContext>> = ROOTS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
     TreeSnapshot {
-        scopes: roots.iter().filter_map(|root| snapshot(&**root)).collect(),
+        scopes: engine::roots()
+            .iter()
+            .filter_map(|root| snapshot(root))
+            .collect(),
     }
 }
 
-/// The snapshot of `scope` and everything inside it, or `None` if it has
-/// finished.
-pub(crate) fn snapshot(scope: &dyn ScopeContext) -> Option<ScopeSnapshot> {
-    let mut node = scope.snapshot_here()?;
-    node.scopes = scope
-        .children()
-        .iter()
-        .filter_map(|child| snapshot(&**child))
+/// The snapshot of `root` and everything inside it, or `None` if it has
+/// finished: a breadth-first walk, then the nodes are put together from the
+/// deepest up (no recursion).
+pub(crate) fn snapshot(root: &Engine) -> Option<ScopeSnapshot> {
+    let mut nodes = vec![(snapshot_here(root)?, usize::MAX)];
+    let mut engines = vec![root.registry.children()];
+    let mut next = 0;
+    while next < engines.len() {
+        let children = std::mem::take(&mut engines[next]);
+        for child in children {
+            if let Some(node) = snapshot_here(&child) {
+                nodes.push((node, next));
+                engines.push(child.registry.children());
+            }
+        }
+        next += 1;
+    }
+    Some(assemble(nodes))
+}
+
+/// Builds a tree from nodes listed parents first, each with its parent's
+/// index (`usize::MAX` for the root, which is first).
+fn assemble(nodes: Vec<(ScopeSnapshot, usize)>) -> ScopeSnapshot {
+    let mut slots: Vec<(Option<ScopeSnapshot>, usize)> = nodes
+        .into_iter()
+        .map(|(node, parent)| (Some(node), parent))
         .collect();
-    Some(node)
+    // From the last node up: a node's children all come after it, so by the
+    // time it is moved into its parent its own list is complete.
+    for index in (1..slots.len()).rev() {
+        let (node, parent) = &mut slots[index];
+        let parent = *parent;
+        let mut node = node.take().expect("each node is moved once");
+        node.scopes.reverse();
+        slots[parent]
+            .0
+            .as_mut()
+            .expect("a parent comes before its children")
+            .scopes
+            .push(node);
+    }
+    let mut root = slots.swap_remove(0).0.expect("the root is first");
+    root.scopes.reverse();
+    root
+}
+
+/// One scope and its running tasks, without nested scopes; `None` once it
+/// has finished.
+fn snapshot_here(engine: &Engine) -> Option<ScopeSnapshot> {
+    if engine.join.is_done() {
+        return None;
+    }
+    let cancelled_at = engine.cancel.cancelled_at();
+    let state = if engine.is_aborting() {
+        RunState::Aborting
+    } else if engine.cancel.is_cancelled() {
+        RunState::CancelRequested
+    } else {
+        RunState::Running
+    };
+    let tasks = engine
+        .registry
+        .running()
+        .into_iter()
+        .map(|task| TaskSnapshot {
+            name: task.name.given().map(str::to_owned),
+            location: task.name.location(),
+            state: if task.aborted {
+                RunState::Aborting
+            } else {
+                state
+            },
+            age: task.age,
+        })
+        .collect();
+    let settings = &engine.settings;
+    Some(ScopeSnapshot {
+        name: settings.name.given().map(str::to_owned),
+        location: settings.name.location(),
+        state,
+        age: engine.opened.elapsed(),
+        cancelled_for: cancelled_at
+            .map(|at| tokio::time::Instant::now().saturating_duration_since(at)),
+        reason: engine.cancel.reason().map(|r| r.to_string()),
+        tasks,
+        scopes: Vec::new(),
+    })
+}
+
+impl ScopeSnapshot {
+    /// This node's fields with no nested scopes.
+    fn shallow(&self) -> ScopeSnapshot {
+        ScopeSnapshot {
+            name: self.name.clone(),
+            location: self.location.clone(),
+            state: self.state,
+            age: self.age,
+            cancelled_for: self.cancelled_for,
+            reason: self.reason.clone(),
+            tasks: self.tasks.clone(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Every node depth first, in print order, with its depth and whether
+    /// it is the last child of its parent.
+    fn walk(&self) -> Vec<(&ScopeSnapshot, usize, bool)> {
+        let mut order = Vec::new();
+        let mut stack = vec![(self, 0, true)];
+        while let Some((node, depth, last)) = stack.pop() {
+            order.push((node, depth, last));
+            let count = node.scopes.len();
+            for (i, child) in node.scopes.iter().enumerate().rev() {
+                stack.push((child, depth + 1, i + 1 == count));
+            }
+        }
+        order
+    }
+}
+
+impl Clone for ScopeSnapshot {
+    fn clone(&self) -> Self {
+        // Breadth first with parent indices, then assembled: no recursion.
+        let mut nodes = vec![(self.shallow(), usize::MAX)];
+        let mut sources = vec![self];
+        let mut next = 0;
+        while next < sources.len() {
+            let source = sources[next];
+            for child in &source.scopes {
+                nodes.push((child.shallow(), next));
+                sources.push(child);
+            }
+            next += 1;
+        }
+        assemble(nodes)
+    }
+}
+
+impl Drop for ScopeSnapshot {
+    fn drop(&mut self) {
+        // Each node is dropped with its list already emptied: no recursion.
+        let mut stack = std::mem::take(&mut self.scopes);
+        while let Some(mut node) = stack.pop() {
+            stack.append(&mut node.scopes);
+        }
+    }
+}
+
+impl fmt::Debug for ScopeSnapshot {
+    /// The fields of this node; nested scopes are counted, not printed
+    /// (use `Display` for the whole tree), so a deep tree cannot overflow
+    /// the stack.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeSnapshot")
+            .field("name", &self.name)
+            .field("location", &self.location)
+            .field("state", &self.state)
+            .field("age", &self.age)
+            .field("cancelled_for", &self.cancelled_for)
+            .field("reason", &self.reason)
+            .field("tasks", &self.tasks)
+            .field("scopes", &format_args!("[{} nested]", self.scopes.len()))
+            .finish()
+    }
 }
 
 fn seconds(d: Duration) -> String {
@@ -163,54 +307,63 @@ fn label(name: &Option<String>, location: &str) -> String {
     }
 }
 
-impl ScopeSnapshot {
-    fn fmt_tree(
-        &self,
-        f: &mut fmt::Formatter<'_>,
-        prefix: &str,
-        last: bool,
-        root: bool,
-    ) -> fmt::Result {
-        let (branch, next) = match (root, last) {
-            (true, _) => ("", String::new()),
-            (false, true) => ("└─ ", format!("{prefix}   ")),
-            (false, false) => ("├─ ", format!("{prefix}│  ")),
-        };
-        write!(
-            f,
-            "{prefix}{branch}scope {} {}",
-            label(&self.name, &self.location),
-            self.state
-        )?;
-        match (self.cancelled_for, &self.reason) {
-            (Some(ago), Some(reason)) => writeln!(f, " {} ago: {reason}", seconds(ago))?,
-            _ => writeln!(f, " {}", seconds(self.age))?,
-        }
-        let count = self.tasks.len() + self.scopes.len();
-        for (i, task) in self.tasks.iter().enumerate() {
-            let branch = if i + 1 == count { "└─ " } else { "├─ " };
-            write!(
-                f,
-                "{next}{branch}task {} {} {}",
-                label(&task.name, &task.location),
-                task.state,
-                seconds(task.age)
-            )?;
-            if self.state != RunState::Running {
-                f.write_str("  <- holding the scope")?;
-            }
-            writeln!(f)?;
-        }
-        for (i, scope) in self.scopes.iter().enumerate() {
-            scope.fmt_tree(f, &next, self.tasks.len() + i + 1 == count, false)?;
-        }
-        Ok(())
+/// The indentation for a line under ancestors whose "has more siblings"
+/// flags are `open`: at most [`MAX_INDENT`] levels drawn, then the depth.
+fn indent(open: &[bool]) -> String {
+    let mut prefix = String::new();
+    for &more in open.iter().take(MAX_INDENT) {
+        prefix.push_str(if more { "│  " } else { "   " });
     }
+    if open.len() > MAX_INDENT {
+        prefix.push_str(&format!("┆ depth {} ", open.len() + 1));
+    }
+    prefix
 }
 
 impl fmt::Display for ScopeSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.fmt_tree(f, "", true, true)
+        // `open[k]` says whether the ancestor at depth k + 1 has siblings
+        // still to print below (draw "│" under it).
+        let mut open: Vec<bool> = Vec::new();
+        for (node, depth, last) in self.walk() {
+            open.truncate(depth.saturating_sub(1));
+            let branch = match (depth, last) {
+                (0, _) => "",
+                (_, true) => "└─ ",
+                (_, false) => "├─ ",
+            };
+            write!(
+                f,
+                "{}{branch}scope {} {}",
+                indent(&open),
+                label(&node.name, &node.location),
+                node.state
+            )?;
+            match (node.cancelled_for, &node.reason) {
+                (Some(ago), Some(reason)) => writeln!(f, " {} ago: {reason}", seconds(ago))?,
+                _ => writeln!(f, " {}", seconds(node.age))?,
+            }
+            if depth > 0 {
+                open.push(!last);
+            }
+            let inner = indent(&open);
+            let count = node.tasks.len() + node.scopes.len();
+            for (i, task) in node.tasks.iter().enumerate() {
+                let branch = if i + 1 == count { "└─ " } else { "├─ " };
+                write!(
+                    f,
+                    "{inner}{branch}task {} {} {}",
+                    label(&task.name, &task.location),
+                    task.state,
+                    seconds(task.age)
+                )?;
+                if node.state != RunState::Running {
+                    f.write_str("  <- holding the scope")?;
+                }
+                writeln!(f)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,283 @@
+//! The untyped engine of one scope: its parts, composed.
+//!
+//! An `Engine` knows nothing of the scope's error type (errors reach its
+//! ledger erased), so it can be stored, passed and walked without a
+//! type-erasure trait. Each part owns one job and its own lock, and none
+//! knows the others:
+//!
+//! | part | job | lock |
+//! |---|---|---|
+//! | `settings` | name, policy, grace, warning delay, limit | none (fixed) |
+//! | `cancel` ([`CancelState`]) | the source, when and why it fired | the token's node |
+//! | `join` ([`JoinCounter`]) | the units still running, the waiter | waker slot |
+//! | `ledger` ([`Ledger`]) | failures and panics, in order | its entries |
+//! | `registry` ([`Registry`]) | tasks (with own tokens), child scopes | its map |
+//!
+//! # Invariants
+//!
+//! 1. No part's lock is held while another is taken, nor while user code or
+//!    a cancellation runs: there is no lock order to keep.
+//! 2. `parent` is the scope that joins this one (one unit of its counter
+//!    until this one's count reaches zero); it is kept alive by its
+//!    children. Dropping a chain of engines is a loop, not recursion.
+//! 3. The engine records a failure in the ledger *before* it cancels for
+//!    it, so a panic during the cancellation cannot lose it.
+
+use std::any::TypeId;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use tokio::sync::Semaphore;
+
+use super::cancel_state::CancelState;
+use super::join::{release_chain, JoinCounter};
+use super::ledger::{Kind, Ledger, PanicPayload, Payload};
+use super::registry::Registry;
+use super::settings::{Policy, Settings, TaskName};
+use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+
+/// Scope ids, for spans and the task tree.
+static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
+
+/// Scopes opened outside any scope (weak; swept when the list grows).
+static ROOTS: Mutex<Vec<Weak<Engine>>> = Mutex::new(Vec::new());
+
+/// The error type a scope's failures have, for the typed exit's downcast
+/// and for handles that spawn into it.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrorType {
+    pub(crate) id: TypeId,
+    pub(crate) name: &'static str,
+}
+
+impl ErrorType {
+    pub(crate) fn of<E: 'static>() -> Self {
+        ErrorType {
+            id: TypeId::of::<E>(),
+            name: std::any::type_name::<E>(),
+        }
+    }
+}
+
+pub(crate) struct Engine {
+    pub(crate) settings: Settings,
+    pub(crate) cancel: CancelState,
+    pub(crate) join: JoinCounter,
+    pub(crate) ledger: Ledger,
+    pub(crate) registry: Registry<Engine>,
+    /// The scope that joins this one (invariant 2).
+    parent: Option<Arc<Engine>>,
+    limit: Option<Arc<Semaphore>>,
+    next_task: AtomicU64,
+    pub(crate) error_type: ErrorType,
+    pub(crate) id: u64,
+    /// The scope's `tracing` span; its tasks' spans are its children.
+    pub(crate) span: tracing::Span,
+    /// Tokio's clock, so that a paused test sees ages it can predict.
+    pub(crate) opened: tokio::time::Instant,
+    /// Set once the grace period ran out and tasks were aborted.
+    aborting: AtomicBool,
+}
+
+impl Engine {
+    /// Opens a scope joined by `parent` (which must have admitted it: one
+    /// unit of its counter is this scope's) and registers it in the tree.
+    pub(crate) fn open(
+        settings: Settings,
+        source: CancellationSource,
+        parent: Option<Arc<Engine>>,
+        error_type: ErrorType,
+    ) -> Arc<Engine> {
+        let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!(
+            "scope",
+            name = %settings.name,
+            location = %settings.name.location(),
+            id,
+            parent = parent.as_ref().map(|p| p.id),
+        );
+        let limit = settings.limit.map(|n| Arc::new(Semaphore::new(n)));
+        let engine = Arc::new(Engine {
+            settings,
+            cancel: CancelState::new(source),
+            join: JoinCounter::new(),
+            ledger: Ledger::default(),
+            registry: Registry::default(),
+            parent,
+            limit,
+            next_task: AtomicU64::new(0),
+            error_type,
+            id,
+            span,
+            opened: tokio::time::Instant::now(),
+            aborting: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&engine);
+        match &engine.parent {
+            Some(parent) => parent.registry.add_child(weak),
+            None => register_root(weak),
+        }
+        engine
+    }
+
+    pub(crate) fn token(&self) -> CancellationToken {
+        self.cancel.token()
+    }
+
+    pub(crate) fn limit(&self) -> Option<&Arc<Semaphore>> {
+        self.limit.as_ref()
+    }
+
+    /// A new task id, unique in this scope.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Releases one unit of this scope's counter, and of its ancestors'
+    /// as their counts reach zero.
+    pub(crate) fn release(&self) {
+        release_chain(self, |e| &e.join, |e| e.parent.as_deref());
+    }
+
+    /// Cancels the scope from inside its machinery (invariant 3 of
+    /// `cancel_state`): a callback's panic is recorded, to be resumed when
+    /// the scope exits. Returns whether this call cancelled it.
+    pub(crate) fn cancel_with(&self, reason: CancelReason) -> bool {
+        match self.cancel.cancel(reason) {
+            Ok(cancelled) => {
+                if cancelled {
+                    tracing::debug!(parent: &self.span, reason = ?self.cancel.reason(), "scope cancelled");
+                }
+                cancelled
+            }
+            Err(payload) => {
+                tracing::error!(parent: &self.span, "an on_cancel callback panicked while the scope was cancelled");
+                self.ledger.record_panic(payload);
+                true
+            }
+        }
+    }
+
+    /// Notes that the scope was seen cancelled (its driver was woken by the
+    /// token); logs it once.
+    pub(crate) fn note_cancelled(&self) {
+        if self.cancel.note_cancelled() {
+            tracing::debug!(parent: &self.span, reason = ?self.cancel.reason(), "scope cancelled");
+        }
+    }
+
+    /// Records a failure of `who` (the body when `task` is `None`) and
+    /// applies the policy (invariant 3).
+    pub(crate) fn fail(&self, who: &TaskName, task: Option<u64>, kind: Kind, error: Payload) {
+        self.ledger.record(task, kind, error);
+        let fails_the_scope = task.is_none() || self.settings.policy == Policy::FailFast;
+        if kind == Kind::Real && fails_the_scope {
+            // Ordinary cancellation never logs above debug; a real failure
+            // that fails the scope does.
+            tracing::error!(parent: &self.span, task = %who, "task failed; cancelling its scope");
+        }
+        if task.is_none() {
+            // A failed body ends the scope whatever the policy.
+            self.cancel_with(CancelReason::sibling_failed("scope body"));
+        } else if kind == Kind::Real && fails_the_scope {
+            self.cancel_with(CancelReason::sibling_failed(who.to_string()));
+        }
+    }
+
+    /// A panic cancels the scope whatever the policy; it is resumed at exit.
+    pub(crate) fn panicked(&self, who: &TaskName, payload: PanicPayload) {
+        tracing::error!(parent: &self.span, task = %who, "task panicked; cancelling its scope");
+        self.ledger.record_panic(payload);
+        self.cancel_with(CancelReason::sibling_failed(format!("{who} panicked")));
+    }
+
+    /// Task `id`'s name, or its spawn location if it is not tracked yet.
+    pub(crate) fn task_name(&self, id: u64, fallback: &TaskName) -> TaskName {
+        self.registry
+            .name_of(id)
+            .unwrap_or_else(|| fallback.clone())
+    }
+
+    /// Aborts every task still running here and in every scope opened
+    /// inside this one (the grace period is over): orphans of a dropped
+    /// nested scope are aborted with the ancestor that waits for them.
+    pub(crate) fn abort_running(&self) {
+        self.abort_here();
+        for scope in self.descendants() {
+            scope.abort_here();
+        }
+    }
+
+    fn abort_here(&self) {
+        self.aborting.store(true, Ordering::Relaxed);
+        self.registry.abort_running();
+    }
+
+    /// Whether the grace period ran out and tasks were aborted.
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Relaxed)
+    }
+
+    /// Every live scope opened inside this one, at any depth, breadth
+    /// first (a loop, not recursion).
+    pub(crate) fn descendants(&self) -> Vec<Arc<Engine>> {
+        let mut found = self.registry.children();
+        let mut next = 0;
+        while next < found.len() {
+            let children = found[next].registry.children();
+            found.extend(children);
+            next += 1;
+        }
+        found
+    }
+
+    /// Names of the tasks still running here and in nested scopes.
+    pub(crate) fn running_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut add = |engine: &Engine| {
+            let scope = engine.settings.name.to_string();
+            for task in engine.registry.running() {
+                names.push(format!("{} (in scope {scope})", task.name));
+            }
+        };
+        add(self);
+        for scope in self.descendants() {
+            add(&scope);
+        }
+        names
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Invariant 2: unwinding the parent chain by hand, so that the
+        // last reference to a deep chain does not drop it recursively.
+        let mut parent = self.parent.take();
+        while let Some(engine) = parent {
+            parent = match Arc::into_inner(engine) {
+                Some(mut engine) => engine.parent.take(),
+                None => None,
+            };
+        }
+    }
+}
+
+fn register_root(scope: Weak<Engine>) {
+    let mut roots = ROOTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if roots.len() == roots.capacity() {
+        roots.retain(|root| root.strong_count() > 0);
+        let live = roots.len();
+        roots.reserve(live.max(4));
+    }
+    roots.push(scope);
+}
+
+/// The live root scopes.
+pub(crate) fn roots() -> Vec<Arc<Engine>> {
+    ROOTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect()
+}

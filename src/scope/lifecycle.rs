@@ -1,0 +1,254 @@
+//! A scope's life, from open to its one typed exit.
+//!
+//! ```text
+//!  open ──► Body ──(the body returns, fails or panics)──► Joining ──(count 0)──► Finished
+//!             │                                              │
+//!             └── dropped: cancel, drop the body,            └── dropped: cancel,
+//!                 release its unit, orphan watchdog              orphan watchdog
+//! ```
+//!
+//! * **Body**: the body runs in the caller's task with the scope current;
+//!   the watchdog runs beside it once the scope is cancelled.
+//! * **Joining**: the body's unit is released; the scope waits for its
+//!   count to reach zero, the watchdog still beside it.
+//! * **Finished**: the outcome is computed once, from the ledger, and the
+//!   errors are given their type ([`finish`]).
+//!
+//! # The drop-order rule
+//!
+//! A scope dropped before it finished cancels its token *first*, and only
+//! then drops its body: registrations the body made (an `on_cancel` that
+//! interrupts a database query, say) see the token fire. Its tasks are not
+//! detached: they keep their units of the counter, so the nearest enclosing
+//! scope still awaited waits for them, and with a grace period a small task
+//! aborts them when it ends ([`watchdog::orphan`]). A scope opened but never
+//! started ([`Opened`] dropped) does the same.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::current::{self, Ambient};
+use super::engine::Engine;
+use super::error::ScopeError;
+use super::ledger::{outcome, Ending, Kind, Payload, Verdict};
+use super::settings::Policy;
+use super::task_error::TaskError;
+use super::watchdog::{self, Watchdog};
+use crate::cancel::{CancelReason, CancelWatch, Cancelled};
+
+/// Where a scope is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Body,
+    Joining,
+    Finished,
+}
+
+/// A scope that is open (its body's unit counted, its token linked) but
+/// whose body has not started. Dropped unstarted, it follows the drop-order
+/// rule.
+pub(crate) struct Opened {
+    engine: Option<Arc<Engine>>,
+}
+
+impl Opened {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        Opened {
+            engine: Some(engine),
+        }
+    }
+
+    /// The engine, for the body; the driver takes over the drop rule.
+    pub(crate) fn start(mut self) -> Arc<Engine> {
+        self.engine.take().expect("a scope starts once")
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.cancel_with(drop_reason(&engine));
+            engine.release();
+            watchdog::orphan(&engine);
+        }
+    }
+}
+
+fn drop_reason(engine: &Engine) -> CancelReason {
+    engine
+        .settings
+        .dropped
+        .clone()
+        .unwrap_or_else(|| CancelReason::message("scope dropped before it finished"))
+}
+
+pin_project! {
+    /// Runs a started scope: the body, then the join, then the outcome.
+    pub(crate) struct Drive<'a, B, T> {
+        engine: &'a Arc<Engine>,
+        #[pin]
+        body: Option<B>,
+        ambient: Option<Ambient>,
+        phase: Phase,
+        value: Option<T>,
+        watch: CancelWatch,
+        watchdog: Watchdog,
+    }
+
+    impl<'a, B, T> PinnedDrop for Drive<'a, B, T> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let engine = *this.engine;
+            if *this.phase != Phase::Finished {
+                // The drop-order rule.
+                engine.cancel_with(drop_reason(engine));
+                if *this.phase == Phase::Body {
+                    let mut body = this.body;
+                    current::enter(this.ambient, || body.set(None));
+                    engine.release();
+                }
+                watchdog::orphan(engine);
+            }
+            this.watch.release(engine.cancel.source());
+        }
+    }
+}
+
+impl<'a, B, T> Drive<'a, B, T> {
+    pub(crate) fn new(engine: &'a Arc<Engine>, body: B) -> Self {
+        Drive {
+            engine,
+            body: Some(body),
+            ambient: Some(Ambient::body(Arc::clone(engine))),
+            phase: Phase::Body,
+            value: None,
+            watch: CancelWatch::default(),
+            watchdog: Watchdog::default(),
+        }
+    }
+}
+
+impl<B, T, E> Future for Drive<'_, B, T>
+where
+    B: Future<Output = Result<T, E>>,
+    E: TaskError,
+{
+    type Output = Result<T, ScopeError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let engine = *this.engine;
+        let mut body = this.body;
+        if *this.phase == Phase::Body {
+            let polled = current::enter(this.ambient, || {
+                let body = body.as_mut().as_pin_mut().expect("the body runs once");
+                panic::catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
+            });
+            match polled {
+                Ok(Poll::Pending) => {
+                    wait(engine, this.watch, this.watchdog, cx);
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(Ok(value))) => *this.value = Some(value),
+                Ok(Poll::Ready(Err(error))) => body_failed(engine, error),
+                Err(payload) => body_panicked(engine, payload),
+            }
+            current::enter(this.ambient, || body.set(None));
+            *this.phase = Phase::Joining;
+            engine.release();
+        }
+        assert!(
+            *this.phase == Phase::Joining,
+            "a scope polled after it finished"
+        );
+        if engine.join.poll_done(cx).is_pending() {
+            wait(engine, this.watch, this.watchdog, cx);
+            return Poll::Pending;
+        }
+        *this.phase = Phase::Finished;
+        this.watch.release(engine.cancel.source());
+        Poll::Ready(finish(engine, this.value.take()))
+    }
+}
+
+/// A pending poll: keeps the driver woken by its token and, once the scope
+/// is cancelled, runs the watchdog.
+#[inline(never)]
+fn wait(engine: &Engine, watch: &mut CancelWatch, watchdog: &mut Watchdog, cx: &mut Context<'_>) {
+    if watch.poll(engine.cancel.source(), cx).is_ready() {
+        engine.note_cancelled();
+        watchdog.poll(engine, cx);
+    }
+}
+
+#[inline(never)]
+fn body_failed<E: TaskError>(engine: &Engine, error: E) {
+    let kind = Kind::judge(error.is_cancellation(), engine.cancel.is_cancelled());
+    let name = engine.settings.name.renamed(Arc::from("scope body"));
+    engine.fail(&name, None, kind, Box::new(error));
+}
+
+#[inline(never)]
+fn body_panicked(engine: &Engine, payload: Box<dyn std::any::Any + Send>) {
+    let name = engine.settings.name.renamed(Arc::from("scope body"));
+    engine.panicked(&name, payload);
+}
+
+/// The one typed exit: what the scope returns, from the body's value and
+/// the ledger. A panic is resumed here, after everyone has been joined.
+#[cold]
+#[inline(never)]
+fn finish<T, E: TaskError>(engine: &Engine, value: Option<T>) -> Result<T, ScopeError<E>> {
+    let (failures, panic) = engine.ledger.take();
+    if let Some(payload) = panic {
+        if !failures.is_empty() {
+            tracing::error!(
+                parent: &engine.span,
+                errors = failures.len(),
+                "a task panicked; resuming the panic, so the scope's errors are not returned",
+            );
+        }
+        panic::resume_unwind(payload);
+    }
+    let ending = Ending {
+        body_returned: value.is_some(),
+        timed_out: engine.cancel.timed_out(),
+        cancelled_from_outside: engine.cancel.cancelled_from_outside(),
+    };
+    let typed = |error: Payload| -> E {
+        *error
+            .downcast::<E>()
+            .expect("every failure a scope records has the scope's error type")
+    };
+    match outcome(failures, ending) {
+        Verdict::Value => value.ok_or_else(|| {
+            // Unreachable in practice: a body without a value left a failure.
+            let reason = engine
+                .cancel
+                .reason()
+                .unwrap_or_else(|| CancelReason::message("the scope's body did not finish"));
+            ScopeError::Failed {
+                first: E::from(Cancelled::new(reason)),
+                later: Vec::new(),
+            }
+        }),
+        Verdict::Failed { first, later } => {
+            if engine.settings.policy == Policy::Supervise {
+                // Fail-fast logged the failure when it cancelled the scope.
+                tracing::error!(parent: &engine.span, errors = later.len() + 1, "supervised tasks failed; the scope fails");
+            }
+            Err(ScopeError::Failed {
+                first: typed(first),
+                later: later.into_iter().map(typed).collect(),
+            })
+        }
+        Verdict::TimedOut { errors } => Err(ScopeError::TimedOut {
+            errors: errors.into_iter().map(typed).collect(),
+        }),
+    }
+}

@@ -1,0 +1,263 @@
+//! The task registry: one map of a scope's tasks (name, abort handle, age
+//! and own token) and the list of scopes opened inside it.
+//!
+//! # Invariants
+//!
+//! 1. Every task spawned since the last sweep has an entry under its id,
+//!    so the scope can name and abort the live ones. A task's entry may be
+//!    made by the task itself (asking for its own token) before the spawner
+//!    fills in its abort handle; nothing sweeps an entry without one.
+//! 2. Finished tasks are swept only when the map would grow: amortised
+//!    O(1), and the map never holds more than about twice the tasks alive at
+//!    its peak. A task that completes does not lock the registry, unless
+//!    it has an own token to unlink.
+//! 3. A task's own token is linked to the scope's token from its creation
+//!    until the task ends, when its guard unlinks it ([`Registry::forget_own`]),
+//!    so nothing grows with churn.
+//! 4. The lock is held for map operations only: never while user code,
+//!    a cancellation or an abort runs, and no other lock is taken under it.
+//!
+//! The registry does not know what a child scope is: it keeps `Weak<C>`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use super::settings::TaskName;
+use crate::cancel::{CancellationToken, ChildToken};
+
+/// A task as its scope sees it.
+struct Tracked {
+    name: Option<TaskName>,
+    abort: Option<AbortHandle>,
+    /// The wall clock, not tokio's: reading tokio's (paused) clock costs a
+    /// context lookup on every spawn.
+    started: std::time::Instant,
+    aborted: bool,
+    own: Option<ChildToken>,
+}
+
+impl Tracked {
+    fn is_finished(&self) -> bool {
+        self.abort.as_ref().is_some_and(AbortHandle::is_finished)
+    }
+
+    fn is_running(&self) -> bool {
+        self.abort
+            .as_ref()
+            .is_some_and(|abort| !abort.is_finished())
+    }
+}
+
+/// A live task, as the tree shows it.
+pub(crate) struct RunningTask {
+    pub(crate) name: TaskName,
+    pub(crate) age: Duration,
+    pub(crate) aborted: bool,
+}
+
+struct State<C> {
+    tasks: HashMap<u64, Tracked, BuildHasherDefault<IdHasher>>,
+    children: Vec<Weak<C>>,
+}
+
+/// One scope's tasks and child scopes.
+pub(crate) struct Registry<C> {
+    state: Mutex<State<C>>,
+    /// How many tasks have an own token: when zero, a finishing task skips
+    /// the lock.
+    owned: AtomicUsize,
+}
+
+impl<C> Default for Registry<C> {
+    fn default() -> Self {
+        Registry {
+            state: Mutex::new(State {
+                tasks: HashMap::default(),
+                children: Vec::new(),
+            }),
+            owned: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<C> Registry<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        // No code that can panic runs under the lock (invariant 4).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers task `id`, spawned as `abort` (invariant 1).
+    pub(crate) fn track(&self, id: u64, name: TaskName, abort: AbortHandle) {
+        let mut state = self.lock();
+        let tasks = &mut state.tasks;
+        if tasks.len() == tasks.capacity() {
+            // Invariant 2: sweep before growing.
+            tasks.retain(|_, task| !task.is_finished());
+            let live = tasks.len();
+            tasks.reserve(live.max(4));
+        }
+        let entry = tasks.entry(id).or_insert_with(|| Tracked {
+            name: None,
+            abort: None,
+            started: std::time::Instant::now(),
+            aborted: false,
+            own: None,
+        });
+        entry.name = Some(name);
+        entry.abort = Some(abort);
+    }
+
+    /// Task `id`'s name, if it is known; `None` if it is not tracked yet.
+    pub(crate) fn name_of(&self, id: u64) -> Option<TaskName> {
+        self.lock()
+            .tasks
+            .get(&id)
+            .and_then(|task| task.name.clone())
+    }
+
+    /// Task `id`'s own token (a child of `scope`), created on first use.
+    pub(crate) fn own_token(&self, id: u64, scope: &CancellationToken) -> CancellationToken {
+        let mut state = self.lock();
+        let task = state.tasks.entry(id).or_insert_with(|| Tracked {
+            name: None,
+            abort: None,
+            started: std::time::Instant::now(),
+            aborted: false,
+            own: None,
+        });
+        match &task.own {
+            Some(own) => own.token(),
+            None => {
+                // Linking takes the scope node's lock, never ours: no order.
+                let own = ChildToken::new(scope);
+                let token = own.token();
+                task.own = Some(own);
+                self.owned.fetch_add(1, Ordering::Relaxed);
+                token
+            }
+        }
+    }
+
+    /// Whether task `id` is cancelled: its own token if it has one, else
+    /// `scope`'s.
+    pub(crate) fn is_cancelled(&self, id: u64, scope: &CancellationToken) -> bool {
+        if self.owned.load(Ordering::Relaxed) > 0 {
+            let state = self.lock();
+            if let Some(own) = state.tasks.get(&id).and_then(|t| t.own.as_ref()) {
+                return own.is_cancelled();
+            }
+        }
+        scope.is_cancelled()
+    }
+
+    /// Unlinks task `id`'s own token from `scope`, if it had one
+    /// (invariant 3). Called once, when the task ends.
+    pub(crate) fn forget_own(&self, id: u64, scope: &CancellationToken) {
+        if self.owned.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let own = {
+            let mut state = self.lock();
+            let own = state.tasks.get_mut(&id).and_then(|task| task.own.take());
+            if own.is_some() {
+                self.owned.fetch_sub(1, Ordering::Relaxed);
+            }
+            // A task that made its entry itself and was never tracked (its
+            // spawn failed) has nothing left to show.
+            if state.tasks.get(&id).is_some_and(|t| t.abort.is_none()) {
+                state.tasks.remove(&id);
+            }
+            own
+        };
+        if let Some(own) = own {
+            own.unlink(scope);
+        }
+    }
+
+    /// Aborts every task still running (the grace period is over).
+    pub(crate) fn abort_running(&self) {
+        let running: Vec<AbortHandle> = self
+            .lock()
+            .tasks
+            .values_mut()
+            .filter(|task| task.is_running())
+            .filter_map(|task| {
+                task.aborted = true;
+                task.abort.clone()
+            })
+            .collect();
+        // Outside the lock: aborting can drop a future, which runs user code.
+        for task in running {
+            task.abort();
+        }
+    }
+
+    /// The tasks still running, oldest first.
+    pub(crate) fn running(&self) -> Vec<RunningTask> {
+        let state = self.lock();
+        let mut tasks: Vec<(std::time::Instant, RunningTask)> = state
+            .tasks
+            .values()
+            .filter(|task| task.is_running())
+            .map(|task| {
+                let name = task.name.clone().expect("a tracked task has a name");
+                let running = RunningTask {
+                    name,
+                    age: task.started.elapsed(),
+                    aborted: task.aborted,
+                };
+                (task.started, running)
+            })
+            .collect();
+        drop(state);
+        tasks.sort_by_key(|(started, _)| *started);
+        tasks.into_iter().map(|(_, task)| task).collect()
+    }
+
+    /// Remembers a scope opened inside this one.
+    pub(crate) fn add_child(&self, child: Weak<C>) {
+        let mut state = self.lock();
+        let children = &mut state.children;
+        if children.len() == children.capacity() {
+            children.retain(|c| c.strong_count() > 0);
+            let live = children.len();
+            children.reserve(live.max(4));
+        }
+        children.push(child);
+    }
+
+    /// The scopes opened inside this one that are still alive.
+    pub(crate) fn children(&self) -> Vec<std::sync::Arc<C>> {
+        self.lock()
+            .children
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+}
+
+/// Task ids are sequential: a multiplicative hash spreads them over the
+/// map's buckets (and over the top bits it uses as tags) for one multiply.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
