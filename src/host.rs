@@ -142,9 +142,10 @@ where
         }
         eprintln!("taskscope: shutdown requested; {grace:?} to finish (signal again to abort)");
         shutdown.cancel_with(CancelReason::Shutdown);
-        let deadline = tokio::time::Instant::now() + grace;
+        // tokio's `sleep` takes any duration: `Duration::MAX` never ends.
+        let deadline = tokio::time::sleep(grace);
         let halfway = tokio::time::sleep(grace / 2);
-        tokio::pin!(halfway);
+        tokio::pin!(deadline, halfway);
         let mut reported = false;
         loop {
             tokio::select! {
@@ -160,7 +161,7 @@ where
                     reported = true;
                     eprint!("taskscope: shutdown still waiting after {:?} on:\n{}", grace / 2, crate::scope::tree());
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut deadline => {
                     eprint!(
                         "taskscope: grace period of {grace:?} is over; aborting what is still running:\n{}",
                         crate::scope::tree()

@@ -446,12 +446,10 @@ impl ScopeBuilder {
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
         E: TaskError,
     {
-        let opened = match self.open::<E>() {
+        let mut builder = self;
+        let opened = match builder.open::<E>() {
             Ok(opened) => opened,
-            Err(closed) => panic!(
-                "ScopeBuilder::run: {closed} (the scope given to `within`); \
-                 use `try_run` to handle this"
-            ),
+            Err(closed) => closed_owner(closed),
         };
         let scope = Scope::new(opened.start());
         Drive::new(&scope.engine, body(&scope)).await
@@ -484,7 +482,8 @@ impl ScopeBuilder {
         F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
         E: TaskError,
     {
-        let opened = self.open::<E>()?;
+        let mut builder = self;
+        let opened = builder.open::<E>()?;
         Ok(async move {
             let scope = Scope::new(opened.start());
             Drive::new(&scope.engine, body(&scope)).await
@@ -521,7 +520,8 @@ impl ScopeBuilder {
         Fut: Future<Output = Result<T, E>>,
         E: TaskError,
     {
-        let opened = self.open::<E>()?;
+        let mut builder = self;
+        let opened = builder.open::<E>()?;
         Ok(async move {
             let engine = opened.start();
             Drive::new(&engine, body(ScopeHandle::new(Arc::clone(&engine)))).await
@@ -558,8 +558,11 @@ impl ScopeBuilder {
 
     /// Opens the scope: links its token, counts it in its owner and
     /// registers it in the tree. `Err` if the owner has already finished.
-    fn open<E: 'static>(self) -> Result<Opened, ScopeClosed> {
-        let (owner, owner_token) = match self.owner {
+    /// Not inlined: its locals would otherwise sit in every scope's poll
+    /// frame, once per level of nesting.
+    #[inline(never)]
+    fn open<E: 'static>(&mut self) -> Result<Opened, ScopeClosed> {
+        let (owner, owner_token) = match self.owner.take() {
             Some(owner) => {
                 let token = owner.token();
                 (Some(owner), token)
@@ -590,16 +593,26 @@ impl ScopeBuilder {
             }
         }
         let settings = Settings {
-            name: self.name,
+            name: self.name.clone(),
             policy: self.policy,
             grace: self.grace,
             warn_after: self.warn_after,
             limit: self.limit,
-            dropped: self.dropped,
+            dropped: self.dropped.take(),
         };
         let engine = Engine::open(settings, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))
     }
+}
+
+/// `run`'s panic, out of line: its formatting would otherwise sit in every
+/// scope's poll frame.
+#[cold]
+#[inline(never)]
+fn closed_owner(closed: ScopeClosed) -> ! {
+    panic!(
+        "ScopeBuilder::run: {closed} (the scope given to `within`); use `try_run` to handle this"
+    )
 }
 
 /// Opens a scope with default options and runs `body` in it; see

@@ -70,26 +70,28 @@ thread_local! {
 }
 
 /// Runs `f` with `slot`'s ambient value current (invariants 1 and 2).
+///
+/// The value and the one it replaces trade places: while `f` runs, `slot`
+/// holds the previous value, so entering costs the caller's frame one
+/// pointer however deeply scopes nest.
+#[inline(always)]
 pub(crate) fn enter<R>(slot: &mut Option<Ambient>, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a> {
-        slot: &'a mut Option<Ambient>,
-        previous: Option<Ambient>,
-    }
-    impl Drop for Restore<'_> {
+    struct Leave<'a>(&'a mut Option<Ambient>);
+    impl Drop for Leave<'_> {
         fn drop(&mut self) {
-            let previous = self.previous.take();
-            // `try_with`: during thread teardown the value is simply lost.
-            let _ = CURRENT.try_with(|current| {
-                *self.slot = current.replace(previous);
-            });
+            swap(self.0);
         }
     }
-    let ambient = slot.take();
-    let Ok(previous) = CURRENT.try_with(|current| current.replace(ambient)) else {
-        return f();
-    };
-    let _restore = Restore { slot, previous };
+    swap(slot);
+    let _leave = Leave(slot);
     f()
+}
+
+/// Swaps `slot` with the thread's current ambient value. During thread
+/// teardown, when the thread-local is gone, nothing is swapped.
+#[inline(never)]
+fn swap(slot: &mut Option<Ambient>) {
+    let _ = CURRENT.try_with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
 }
 
 /// Calls `f` with the current ambient value, if any.

@@ -82,6 +82,7 @@ pub(crate) struct Engine {
 impl Engine {
     /// Opens a scope joined by `parent` (which must have admitted it: one
     /// unit of its counter is this scope's) and registers it in the tree.
+    #[inline(never)]
     pub(crate) fn open(
         settings: Settings,
         source: CancellationSource,

@@ -37,6 +37,7 @@ use super::engine::Engine;
 use super::error::ScopeError;
 use super::ledger::{outcome, Ending, Kind, Payload, Verdict};
 use super::settings::Policy;
+use super::stack;
 use super::task_error::TaskError;
 use super::watchdog::{self, Watchdog};
 use crate::cancel::{CancelReason, CancelWatch, Cancelled};
@@ -109,7 +110,7 @@ pin_project! {
                 engine.cancel_with(drop_reason(engine));
                 if *this.phase == Phase::Body {
                     let mut body = this.body;
-                    current::enter(this.ambient, || body.set(None));
+                    current::enter(this.ambient, || stack::with_room(|| body.set(None)));
                     engine.release();
                 }
                 watchdog::orphan(engine);
@@ -140,6 +141,8 @@ where
 {
     type Output = Result<T, ScopeError<E>>;
 
+    // Inlined into the caller: one frame per level of nesting, not two.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let engine = *this.engine;
@@ -147,7 +150,7 @@ where
         if *this.phase == Phase::Body {
             let polled = current::enter(this.ambient, || {
                 let body = body.as_mut().as_pin_mut().expect("the body runs once");
-                panic::catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
+                stack::with_room(|| panic::catch_unwind(AssertUnwindSafe(|| body.poll(cx))))
             });
             match polled {
                 Ok(Poll::Pending) => {

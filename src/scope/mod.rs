@@ -21,7 +21,8 @@
 //! * how a scope runs: `spawn.rs` (a task's future and accounting),
 //!   `lifecycle.rs` (body → joining → finished, the drop-order rule, the
 //!   one typed exit), `current.rs` (the ambient scope behind [`token()`]),
-//!   `tree.rs` (snapshots of the live tree, iterative).
+//!   `stack.rs` (room on the stack at every level of nesting), `tree.rs`
+//!   (snapshots of the live tree, iterative).
 //!
 //! Modules import downward: the face imports the engine and its parts; the
 //! parts import nothing of each other but `settings` and `ledger`'s types;
@@ -40,6 +41,7 @@ mod race;
 mod registry;
 mod settings;
 mod spawn;
+mod stack;
 mod task;
 mod task_error;
 mod tree;

@@ -11,6 +11,7 @@ pub async fn until_cancelled() -> Result<(), Cancelled> {
     Err(Cancelled::new(token.reason().unwrap()))
 }
 
+#[allow(dead_code)] // not every test binary captures tracing
 pub mod capture {
     //! A minimal tracing subscriber that records events' levels and fields.
     //!
