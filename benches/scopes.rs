@@ -211,6 +211,54 @@ fn nested_open_exit(c: &mut Criterion) {
     g.finish();
 }
 
+/// On a current-thread runtime: the task runs as soon as the scope waits,
+/// so the case measures the scope, not a wake-up across threads.
+fn one_task_scope(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("scope with one trivial task");
+    g.bench_function("taskscope", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                taskscope::scope(async |_outer| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let inner = taskscope::scope(async |s| {
+                            s.spawn(async { Ok::<_, Cancelled>(()) });
+                            Ok::<_, Cancelled>(black_box(1))
+                        })
+                        .await;
+                        black_box(inner.unwrap());
+                    }
+                    Ok::<_, Cancelled>(start.elapsed())
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    g.bench_function("TaskTracker + child token", |b| {
+        let parent = UtilToken::new();
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let token = parent.child_token();
+                    let tracker = TaskTracker::new();
+                    tracker.spawn(async {});
+                    tracker.close();
+                    tracker.wait().await;
+                    black_box(token);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
 // ---- memory per idle task ---------------------------------------------------
 
 /// Heap bytes per task while `WAITERS` tasks wait on their token.
@@ -330,6 +378,10 @@ fn summary((ours, ours_scope_token, joinset): (f64, f64, f64)) {
         "nested scope open+exit",
         &["taskscope", "TaskTracker + child token"],
     );
+    show(
+        "scope with one trivial task",
+        &["taskscope", "TaskTracker + child token"],
+    );
     println!("| memory per idle task | taskscope, own token (`taskscope::token()`) | {ours:.0} B | {:.2}× |", ours / joinset);
     println!("| memory per idle task | JoinSet + child token | {joinset:.0} B | 1.00× |");
     println!(
@@ -345,6 +397,7 @@ fn main() {
     spawn_join(&mut c);
     spawn_cancel(&mut c);
     nested_open_exit(&mut c);
+    one_task_scope(&mut c);
     // Memory before any subscriber has been installed (see below).
     let memory = (!listing_only()).then(|| idle_task_bytes(&runtime()));
     spawn_join_traced(&mut c);

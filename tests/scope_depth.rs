@@ -74,6 +74,8 @@ fn ten_thousand_nested_scopes_run_snapshot_print_and_finish_on_a_small_stack() {
             .name("deep root")
             .run(async |root| {
                 nest(DEPTH, root.handle(), |root| async move {
+                    // A scope shows in the tree once it has waited.
+                    tokio::task::yield_now().await;
                     let snapshot = root.snapshot().unwrap();
                     assert_eq!(depth_and_size(&snapshot), (DEPTH + 1, DEPTH + 1));
                     let text = snapshot.to_string();

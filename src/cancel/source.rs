@@ -40,7 +40,9 @@ use crate::loom::sync::Arc;
 /// assert!(token.is_cancelled());
 /// ```
 pub struct CancellationSource {
-    node: Arc<Node>,
+    /// Always holds a node; kept as a token so that it can be lent out
+    /// ([`CancellationSource::token_ref`]) without a reference count.
+    token: CancellationToken,
     links: Links,
     timer: Timer,
 }
@@ -63,9 +65,14 @@ impl Links {
     }
 
     fn unlink_all(&mut self) {
-        for (parent, key) in self.first.take().into_iter().chain(self.rest.drain(..)) {
-            // Dropped after the parent's lock is released.
+        // Dropped after the parent's lock is released.
+        if let Some((parent, key)) = self.first.take() {
             drop(parent.deregister(key));
+        }
+        if !self.rest.is_empty() {
+            for (parent, key) in self.rest.drain(..) {
+                drop(parent.deregister(key));
+            }
         }
     }
 }
@@ -80,7 +87,7 @@ impl CancellationSource {
     /// ```
     pub fn new() -> Self {
         CancellationSource {
-            node: Node::new(),
+            token: CancellationToken::from_node(Node::new()),
             links: Links::default(),
             timer: Timer::default(),
         }
@@ -120,12 +127,12 @@ impl CancellationSource {
             let Some(parent) = parent.node() else {
                 continue;
             };
-            match parent.register(Handler::Child(Arc::clone(&source.node))) {
+            match parent.register(Handler::Child(Arc::clone(source.node()))) {
                 Ok(key) => source.links.push(Arc::clone(parent), key),
                 Err(handler) => {
                     drop(handler);
                     if let Some(origin) = parent.origin() {
-                        node::cancel(&source.node, origin.root_reason(), true);
+                        node::cancel(source.node(), origin.root_reason(), true);
                     }
                     break;
                 }
@@ -213,7 +220,7 @@ impl CancellationSource {
     /// ```
     pub fn cancel_after(&self, delay: Duration) {
         self.timer
-            .set(&self.node, Instant::now().checked_add(delay));
+            .set(self.node(), Instant::now().checked_add(delay));
     }
 
     /// Cancels this source at `deadline`, replacing any timeout or deadline
@@ -234,7 +241,7 @@ impl CancellationSource {
     /// assert!(source.token().reason().unwrap().is_timeout());
     /// ```
     pub fn cancel_at(&self, deadline: Instant) {
-        self.timer.set(&self.node, Some(deadline));
+        self.timer.set(self.node(), Some(deadline));
     }
 
     /// Cancels with [`CancelReason::Requested`]. See
@@ -270,11 +277,19 @@ impl CancellationSource {
     /// assert_eq!(source.token().reason(), Some(CancelReason::message("user clicked stop")));
     /// ```
     pub fn cancel_with(&self, reason: CancelReason) -> bool {
-        node::cancel(&self.node, SharedReason::new(reason), false)
+        node::cancel(self.node(), SharedReason::new(reason), false)
     }
 
     pub(crate) fn node(&self) -> &Arc<Node> {
-        &self.node
+        match self.token.node() {
+            Some(node) => node,
+            None => unreachable!("a source always has a node"),
+        }
+    }
+
+    /// This source's token, lent: no reference count is taken.
+    pub(crate) fn token_ref(&self) -> &CancellationToken {
+        &self.token
     }
 
     /// A token observing this source.
@@ -285,7 +300,7 @@ impl CancellationSource {
     /// assert_eq!(source.token(), source.token());
     /// ```
     pub fn token(&self) -> CancellationToken {
-        CancellationToken::from_node(Arc::clone(&self.node))
+        self.token.clone()
     }
 
     /// Whether cancellation has been requested.
@@ -298,7 +313,7 @@ impl CancellationSource {
     /// ```
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        self.node.is_cancelled()
+        self.node().is_cancelled()
     }
 
     /// Why this source was cancelled, or `None`.
@@ -310,7 +325,7 @@ impl CancellationSource {
     /// assert_eq!(source.reason(), Some(CancelReason::requested()));
     /// ```
     pub fn reason(&self) -> Option<CancelReason> {
-        self.node.reason()
+        self.node().reason()
     }
 }
 

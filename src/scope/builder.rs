@@ -61,6 +61,14 @@ enum Link {
 #[must_use = "a ScopeBuilder does nothing until `run`"]
 pub struct ScopeBuilder {
     name: TaskName,
+    /// Everything but the name, allocated once an option is set: a scope's
+    /// future carries the builder until it opens, so the common case of no
+    /// options keeps every scope's future small.
+    options: Option<Box<Options>>,
+}
+
+#[derive(Clone)]
+struct Options {
     policy: Policy,
     limit: Option<usize>,
     grace: Option<Duration>,
@@ -72,6 +80,22 @@ pub struct ScopeBuilder {
     owner: Option<Arc<Engine>>,
     /// The reason the scope is cancelled with if its future is dropped.
     dropped: Option<CancelReason>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            policy: Policy::FailFast,
+            limit: None,
+            grace: None,
+            warn_after: DEFAULT_WARN_AFTER,
+            timeout: None,
+            deadline: None,
+            link: Link::Owner,
+            owner: None,
+            dropped: None,
+        }
+    }
 }
 
 impl Default for ScopeBuilder {
@@ -97,15 +121,7 @@ impl ScopeBuilder {
     pub fn new() -> Self {
         ScopeBuilder {
             name: TaskName::at(Location::caller()),
-            policy: Policy::FailFast,
-            limit: None,
-            grace: None,
-            warn_after: DEFAULT_WARN_AFTER,
-            timeout: None,
-            deadline: None,
-            link: Link::Owner,
-            owner: None,
-            dropped: None,
+            options: None,
         }
     }
 
@@ -146,7 +162,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
+        self.options().policy = policy;
         self
     }
 
@@ -174,7 +190,7 @@ impl ScopeBuilder {
     /// ```
     pub fn limit(mut self, limit: usize) -> Self {
         assert!(limit > 0, "a scope's concurrency limit must be at least 1");
-        self.limit = Some(limit);
+        self.options().limit = Some(limit);
         self
     }
 
@@ -203,7 +219,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn grace_period(mut self, grace: Duration) -> Self {
-        self.grace = Some(grace);
+        self.options().grace = Some(grace);
         self
     }
 
@@ -217,7 +233,7 @@ impl ScopeBuilder {
     /// # let _ = builder;
     /// ```
     pub fn warn_after(mut self, after: Duration) -> Self {
-        self.warn_after = after;
+        self.options().warn_after = after;
         self
     }
 
@@ -245,7 +261,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.options().timeout = Some(timeout);
         self
     }
 
@@ -268,7 +284,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
+        self.options().deadline = Some(deadline);
         self
     }
 
@@ -294,7 +310,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn parent(mut self, parent: &CancellationToken) -> Self {
-        self.link = Link::Token(parent.clone());
+        self.options().link = Link::Token(parent.clone());
         self
     }
 
@@ -327,8 +343,8 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn shielded(mut self, timeout: Duration) -> Self {
-        self.link = Link::Shielded;
-        self.timeout = Some(timeout);
+        self.options().link = Link::Shielded;
+        self.options().timeout = Some(timeout);
         self
     }
 
@@ -366,7 +382,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn within<H>(mut self, scope: &ScopeHandle<H>) -> Self {
-        self.owner = Some(Arc::clone(scope.engine()));
+        self.options().owner = Some(Arc::clone(scope.engine()));
         self
     }
 
@@ -392,7 +408,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn when_dropped(mut self, reason: CancelReason) -> Self {
-        self.dropped = Some(reason);
+        self.options().dropped = Some(reason);
         self
     }
 
@@ -556,28 +572,31 @@ impl ScopeBuilder {
         }
     }
 
+    fn options(&mut self) -> &mut Options {
+        self.options.get_or_insert_with(Box::default)
+    }
+
     /// Opens the scope: links its token, counts it in its owner and
     /// registers it in the tree. `Err` if the owner has already finished.
     /// Not inlined: its locals would otherwise sit in every scope's poll
     /// frame, once per level of nesting.
     #[inline(never)]
     fn open<E: 'static>(&mut self) -> Result<Opened, ScopeClosed> {
-        let (owner, owner_token) = match self.owner.take() {
-            Some(owner) => {
-                let token = owner.token();
-                (Some(owner), token)
-            }
-            None => current::with(|ambient| match ambient {
-                Some(ambient) => (Some(Arc::clone(&ambient.engine)), ambient.token()),
-                None => (None, CancellationToken::none()),
-            }),
-        };
-        let source = match &self.link {
-            Link::Owner => CancellationSource::linked([&owner_token]),
+        let options = self.options.take().map_or_else(Options::default, |o| *o);
+        // The owner's token is lent, not cloned: no reference count.
+        let link = |owner: &CancellationToken| match &options.link {
+            Link::Owner => CancellationSource::linked([owner]),
             Link::Token(parent) => CancellationSource::linked([parent]),
             Link::Shielded => CancellationSource::new(),
         };
-        let deadline = match (self.deadline, self.timeout) {
+        let (owner, source) = match &options.owner {
+            Some(owner) => (Some(Arc::clone(owner)), link(owner.cancel.token_ref())),
+            None => current::with(|ambient| match ambient {
+                Some(ambient) => (Some(Arc::clone(&ambient.engine)), link(ambient.token_ref())),
+                None => (None, link(&CancellationToken::none())),
+            }),
+        };
+        let deadline = match (options.deadline, options.timeout) {
             (Some(deadline), _) => Some(deadline),
             (None, Some(timeout)) if timeout == Duration::MAX => None,
             (None, Some(timeout)) => Instant::now().checked_add(timeout),
@@ -594,13 +613,12 @@ impl ScopeBuilder {
         }
         let settings = Settings {
             name: self.name.clone(),
-            policy: self.policy,
-            grace: self.grace,
-            warn_after: self.warn_after,
-            limit: self.limit,
-            dropped: self.dropped.take(),
+            policy: options.policy,
+            grace: options.grace,
+            warn_after: options.warn_after,
+            dropped: options.dropped.map(Box::new),
         };
-        let engine = Engine::open(settings, source, owner, ErrorType::of::<E>());
+        let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))
     }
 }

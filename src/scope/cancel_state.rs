@@ -38,6 +38,11 @@ impl CancelState {
         self.source.token()
     }
 
+    /// The scope's token, lent.
+    pub(crate) fn token_ref(&self) -> &CancellationToken {
+        self.source.token_ref()
+    }
+
     pub(crate) fn source(&self) -> &CancellationSource {
         &self.source
     }

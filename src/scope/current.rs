@@ -11,7 +11,7 @@
 //! 2. Entering is nested and restored on every exit, panics included: after
 //!    a poll the thread-local holds what it held before.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::sync::Arc;
 
 use super::engine::Engine;
@@ -46,12 +46,18 @@ impl Ambient {
     /// The current code's token: the scope's in its body, the task's own
     /// (a child of the scope's) in a task.
     pub(crate) fn token(&self) -> CancellationToken {
+        self.token_ref().clone()
+    }
+
+    /// [`token`](Ambient::token), lent.
+    pub(crate) fn token_ref(&self) -> &CancellationToken {
         match self.task {
-            None => self.engine.token(),
-            Some(id) => self
-                .own
-                .get_or_init(|| self.engine.registry.own_token(id, &self.engine.token()))
-                .clone(),
+            None => self.engine.cancel.token_ref(),
+            Some(id) => self.own.get_or_init(|| {
+                self.engine
+                    .registry
+                    .own_token(id, self.engine.cancel.token_ref())
+            }),
         }
     }
 
@@ -66,7 +72,7 @@ impl Ambient {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Ambient>> = const { RefCell::new(None) };
+    static CURRENT: Cell<Option<Ambient>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with `slot`'s ambient value current (invariants 1 and 2).
@@ -91,20 +97,23 @@ pub(crate) fn enter<R>(slot: &mut Option<Ambient>, f: impl FnOnce() -> R) -> R {
 /// teardown, when the thread-local is gone, nothing is swapped.
 #[inline(never)]
 fn swap(slot: &mut Option<Ambient>) {
-    let _ = CURRENT.try_with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
+    let _ = CURRENT.try_with(|current| current.swap(Cell::from_mut(slot)));
 }
 
-/// Calls `f` with the current ambient value, if any.
+/// Calls `f` with the current ambient value, if any. The value is lent out
+/// of the thread-local for the call and put back after it, panics
+/// included; `f` must not look for the ambient value itself.
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ambient>) -> R) -> R {
-    let mut f = Some(f);
-    let result = CURRENT.try_with(|current| match current.try_borrow() {
-        Ok(current) => (f.take().expect("called once"))(current.as_ref()),
-        Err(_) => (f.take().expect("called once"))(None),
-    });
-    match result {
-        Ok(value) => value,
-        Err(_) => (f.take().expect("called once"))(None),
+    let mut lent = None;
+    swap(&mut lent);
+    struct PutBack<'a>(&'a mut Option<Ambient>);
+    impl Drop for PutBack<'_> {
+        fn drop(&mut self) {
+            swap(self.0);
+        }
     }
+    let lent = PutBack(&mut lent);
+    f(lent.0.as_ref())
 }
 
 /// The cancellation token of the current scope body or task, or

@@ -22,11 +22,18 @@
 //!    children. Dropping a chain of engines is a loop, not recursion.
 //! 3. The engine records a failure in the ledger *before* it cancels for
 //!    it, so a panic during the cancellation cannot lose it.
+//! 4. A scope is listed in the tree (its parent's registry, or the roots)
+//!    from the first time it waits until it is dropped, and its ancestors
+//!    are listed before it returns from that wait. A scope that never waits
+//!    (its body and tasks done in one poll) is never listed: nobody could
+//!    have seen it, and opening it takes no lock of its parent.
 
 use std::any::TypeId;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
+use slab::Slab;
 use tokio::sync::Semaphore;
 
 use super::cancel_state::CancelState;
@@ -36,28 +43,52 @@ use super::registry::Registry;
 use super::settings::{Policy, Settings, TaskName};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 
-/// Scope ids, for spans and the task tree.
-static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
+/// Scope ids, for spans: handed to each thread in blocks, so that opening
+/// a scope touches no shared counter.
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+const ID_BLOCK: u64 = 1024;
 
-/// Scopes opened outside any scope (weak; swept when the list grows).
-static ROOTS: Mutex<Vec<Weak<Engine>>> = Mutex::new(Vec::new());
-
-/// The error type a scope's failures have, for the typed exit's downcast
-/// and for handles that spawn into it.
-#[derive(Clone, Copy)]
-pub(crate) struct ErrorType {
-    pub(crate) id: TypeId,
-    pub(crate) name: &'static str,
+thread_local! {
+    /// The next id this thread hands out, and the end of its block.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
+
+fn next_scope_id() -> u64 {
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
+
+/// Scopes opened outside any scope; each removes itself when dropped.
+static ROOTS: Mutex<Slab<Weak<Engine>>> = Mutex::new(Slab::new());
+
+/// The error type a scope's failures have, for handles that spawn into
+/// it. Kept as a function pointer: one word in every scope.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrorType(fn() -> (TypeId, &'static str));
 
 impl ErrorType {
     pub(crate) fn of<E: 'static>() -> Self {
-        ErrorType {
-            id: TypeId::of::<E>(),
-            name: std::any::type_name::<E>(),
-        }
+        ErrorType(|| (TypeId::of::<E>(), std::any::type_name::<E>()))
+    }
+
+    pub(crate) fn is<F: 'static>(self) -> bool {
+        (self.0)().0 == TypeId::of::<F>()
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        (self.0)().1
     }
 }
+
+/// The span of a scope without a subscriber that wants it.
+static NO_SPAN: tracing::Span = tracing::Span::none();
 
 pub(crate) struct Engine {
     pub(crate) settings: Settings,
@@ -71,10 +102,12 @@ pub(crate) struct Engine {
     next_task: AtomicU64,
     pub(crate) error_type: ErrorType,
     pub(crate) id: u64,
-    /// The scope's `tracing` span; its tasks' spans are its children.
-    pub(crate) span: tracing::Span,
-    /// Tokio's clock, so that a paused test sees ages it can predict.
-    pub(crate) opened: tokio::time::Instant,
+    /// The scope's `tracing` span, only when a subscriber wants it (a
+    /// disabled span still takes five words).
+    span: Option<Box<tracing::Span>>,
+    /// Where the scope is listed (in its parent's registry, or among the
+    /// roots) and since when, once it has first waited (invariant 4).
+    listed: OnceLock<(usize, tokio::time::Instant)>,
     /// Set once the grace period ran out and tasks were aborted.
     aborting: AtomicBool,
 }
@@ -85,11 +118,12 @@ impl Engine {
     #[inline(never)]
     pub(crate) fn open(
         settings: Settings,
+        limit: Option<usize>,
         source: CancellationSource,
         parent: Option<Arc<Engine>>,
         error_type: ErrorType,
     ) -> Arc<Engine> {
-        let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
+        let id = next_scope_id();
         let span = tracing::debug_span!(
             "scope",
             name = %settings.name,
@@ -97,8 +131,9 @@ impl Engine {
             id,
             parent = parent.as_ref().map(|p| p.id),
         );
-        let limit = settings.limit.map(|n| Arc::new(Semaphore::new(n)));
-        let engine = Arc::new(Engine {
+        let limit = limit.map(|n| Arc::new(Semaphore::new(n)));
+        Arc::new(Engine {
+            listed: OnceLock::new(),
             settings,
             cancel: CancelState::new(source),
             join: JoinCounter::new(),
@@ -109,20 +144,52 @@ impl Engine {
             next_task: AtomicU64::new(0),
             error_type,
             id,
-            span,
-            opened: tokio::time::Instant::now(),
+            span: (!span.is_disabled()).then(|| Box::new(span)),
             aborting: AtomicBool::new(false),
-        });
-        let weak = Arc::downgrade(&engine);
-        match &engine.parent {
-            Some(parent) => parent.registry.add_child(weak),
-            None => register_root(weak),
-        }
-        engine
+        })
     }
 
     pub(crate) fn token(&self) -> CancellationToken {
         self.cancel.token()
+    }
+
+    /// Lists the scope in the tree (and its ancestors, if they are not yet)
+    /// the first time it waits: a scope that never waited had nothing to
+    /// show, and opening it costs no lock of its parent (invariant 4).
+    pub(crate) fn list(self: &Arc<Self>) {
+        let mut engine = self;
+        loop {
+            if engine.listed.get().is_some() {
+                return;
+            }
+            let weak = Arc::downgrade(engine);
+            let key = match &engine.parent {
+                Some(parent) => parent.registry.add_child(weak),
+                None => list_root(weak),
+            };
+            if engine
+                .listed
+                .set((key, tokio::time::Instant::now()))
+                .is_err()
+            {
+                // Listed meanwhile (by a dropped scope's watchdog): undo ours.
+                unlist(engine.parent.as_deref(), key);
+            }
+            match &engine.parent {
+                Some(parent) => engine = parent,
+                None => return,
+            }
+        }
+    }
+
+    /// Since when the scope has been listed in the tree (it first waited).
+    pub(crate) fn listed_since(&self) -> Option<tokio::time::Instant> {
+        self.listed.get().map(|(_, since)| *since)
+    }
+
+    /// The scope's `tracing` span (disabled without a subscriber).
+    pub(crate) fn span(&self) -> &tracing::Span {
+        self.span.as_deref().unwrap_or(&NO_SPAN)
     }
 
     pub(crate) fn limit(&self) -> Option<&Arc<Semaphore>> {
@@ -147,12 +214,12 @@ impl Engine {
         match self.cancel.cancel(reason) {
             Ok(cancelled) => {
                 if cancelled {
-                    tracing::debug!(parent: &self.span, reason = ?self.cancel.reason(), "scope cancelled");
+                    tracing::debug!(parent: self.span(), reason = ?self.cancel.reason(), "scope cancelled");
                 }
                 cancelled
             }
             Err(payload) => {
-                tracing::error!(parent: &self.span, "an on_cancel callback panicked while the scope was cancelled");
+                tracing::error!(parent: self.span(), "an on_cancel callback panicked while the scope was cancelled");
                 self.ledger.record_panic(payload);
                 true
             }
@@ -163,7 +230,7 @@ impl Engine {
     /// token); logs it once.
     pub(crate) fn note_cancelled(&self) {
         if self.cancel.note_cancelled() {
-            tracing::debug!(parent: &self.span, reason = ?self.cancel.reason(), "scope cancelled");
+            tracing::debug!(parent: self.span(), reason = ?self.cancel.reason(), "scope cancelled");
         }
     }
 
@@ -175,7 +242,7 @@ impl Engine {
         if kind == Kind::Real && fails_the_scope {
             // Ordinary cancellation never logs above debug; a real failure
             // that fails the scope does.
-            tracing::error!(parent: &self.span, task = %who, "task failed; cancelling its scope");
+            tracing::error!(parent: self.span(), task = %who, "task failed; cancelling its scope");
         }
         if task.is_none() {
             // A failed body ends the scope whatever the policy.
@@ -187,7 +254,7 @@ impl Engine {
 
     /// A panic cancels the scope whatever the policy; it is resumed at exit.
     pub(crate) fn panicked(&self, who: &TaskName, payload: PanicPayload) {
-        tracing::error!(parent: &self.span, task = %who, "task panicked; cancelling its scope");
+        tracing::error!(parent: self.span(), task = %who, "task panicked; cancelling its scope");
         self.ledger.record_panic(payload);
         self.cancel_with(CancelReason::sibling_failed(format!("{who} panicked")));
     }
@@ -251,6 +318,9 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        if let Some((key, _)) = self.listed.get() {
+            unlist(self.parent.as_deref(), *key);
+        }
         // Invariant 2: unwinding the parent chain by hand, so that the
         // last reference to a deep chain does not drop it recursively.
         let mut parent = self.parent.take();
@@ -263,14 +333,24 @@ impl Drop for Engine {
     }
 }
 
-fn register_root(scope: Weak<Engine>) {
-    let mut roots = ROOTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if roots.len() == roots.capacity() {
-        roots.retain(|root| root.strong_count() > 0);
-        let live = roots.len();
-        roots.reserve(live.max(4));
+fn list_root(scope: Weak<Engine>) -> usize {
+    ROOTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(scope)
+}
+
+fn unlist(parent: Option<&Engine>, key: usize) {
+    match parent {
+        Some(parent) => parent.registry.remove_child(key),
+        None => {
+            let removed = ROOTS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .try_remove(key);
+            drop(removed);
+        }
     }
-    roots.push(scope);
 }
 
 /// The live root scopes.
@@ -279,6 +359,22 @@ pub(crate) fn roots() -> Vec<Arc<Engine>> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .filter_map(Weak::upgrade)
+        .filter_map(|(_, root)| root.upgrade())
         .collect()
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        eprintln!("Engine {}", size_of::<super::Engine>());
+        eprintln!("Settings {}", size_of::<super::Settings>());
+        eprintln!("CancelState {}", size_of::<super::CancelState>());
+        eprintln!("JoinCounter {}", size_of::<super::JoinCounter>());
+        eprintln!("Ledger {}", size_of::<super::Ledger>());
+        eprintln!("Registry {}", size_of::<super::Registry<super::Engine>>());
+        eprintln!("Span {}", size_of::<tracing::Span>());
+        eprintln!("Builder {}", size_of::<crate::scope::ScopeBuilder>());
+        eprintln!("Source {}", size_of::<crate::cancel::CancellationSource>());
+    }
 }

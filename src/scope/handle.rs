@@ -8,7 +8,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use super::current;
-use super::engine::{Engine, ErrorType};
+use super::engine::Engine;
 use super::error::ScopeClosed;
 use super::settings::TaskName;
 use super::spawn;
@@ -228,7 +228,9 @@ impl<E> ScopeHandle<E> {
     /// # }
     /// ```
     pub fn typed<F: 'static>(&self) -> Option<ScopeHandle<F>> {
-        (self.engine.error_type.id == ErrorType::of::<F>().id)
+        self.engine
+            .error_type
+            .is::<F>()
             .then(|| ScopeHandle::new(Arc::clone(&self.engine)))
     }
 }
@@ -387,7 +389,7 @@ impl<E> fmt::Debug for ScopeHandle<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeHandle")
             .field("name", &self.name())
-            .field("error_type", &self.engine.error_type.name)
+            .field("error_type", &self.engine.error_type.name())
             .field("finished", &self.is_finished())
             .finish()
     }

@@ -68,11 +68,12 @@ struct Entries {
 pub(crate) struct Ledger {
     /// The next sequence number: how many failures and panics were recorded.
     next: AtomicU64,
-    entries: Mutex<Entries>,
+    /// Allocated on the first failure: most scopes never fail.
+    entries: Mutex<Option<Box<Entries>>>,
 }
 
 impl Ledger {
-    fn lock(&self) -> MutexGuard<'_, Entries> {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<Entries>>> {
         // Nothing that can panic runs under the lock (invariant 4).
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -80,7 +81,8 @@ impl Ledger {
     /// Records a failure (invariant 1).
     pub(crate) fn record(&self, task: Option<u64>, kind: Kind, error: Payload) {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().failures.push(Failure {
+        let mut entries = self.lock();
+        entries.get_or_insert_default().failures.push(Failure {
             seq,
             task,
             kind,
@@ -91,12 +93,13 @@ impl Ledger {
     /// Records a panic, to be resumed when the scope exits.
     pub(crate) fn record_panic(&self, payload: PanicPayload) {
         self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().panics.push(payload);
+        self.lock().get_or_insert_default().panics.push(payload);
     }
 
     /// Hands task `task`'s failure to its handle (invariant 2).
     pub(crate) fn claim(&self, task: u64) -> Option<Payload> {
         let mut entries = self.lock();
+        let entries = entries.as_mut()?;
         let index = entries
             .failures
             .iter()
@@ -112,7 +115,9 @@ impl Ledger {
         if self.next.load(Ordering::Relaxed) == 0 {
             return (Vec::new(), None);
         }
-        let mut entries = self.lock();
+        let Some(mut entries) = self.lock().take() else {
+            return (Vec::new(), None);
+        };
         let mut failures = std::mem::take(&mut entries.failures);
         failures.sort_by_key(|failure| failure.seq);
         let panic = (!entries.panics.is_empty()).then(|| entries.panics.swap_remove(0));

@@ -81,11 +81,10 @@ impl Drop for Opened {
 }
 
 fn drop_reason(engine: &Engine) -> CancelReason {
-    engine
-        .settings
-        .dropped
-        .clone()
-        .unwrap_or_else(|| CancelReason::message("scope dropped before it finished"))
+    match &engine.settings.dropped {
+        Some(reason) => CancelReason::clone(reason),
+        None => CancelReason::message("scope dropped before it finished"),
+    }
 }
 
 pin_project! {
@@ -112,6 +111,10 @@ pin_project! {
                     let mut body = this.body;
                     current::enter(this.ambient, || stack::with_room(|| body.set(None)));
                     engine.release();
+                }
+                if !engine.join.is_done() {
+                    // Its tasks live on: the tree shows them.
+                    engine.list();
                 }
                 watchdog::orphan(engine);
             }
@@ -161,7 +164,9 @@ where
                 Ok(Poll::Ready(Err(error))) => body_failed(engine, error),
                 Err(payload) => body_panicked(engine, payload),
             }
-            current::enter(this.ambient, || body.set(None));
+            // A finished (or panicked) body's future holds nothing to drop
+            // with the scope current.
+            body.set(None);
             *this.phase = Phase::Joining;
             engine.release();
         }
@@ -182,7 +187,13 @@ where
 /// A pending poll: keeps the driver woken by its token and, once the scope
 /// is cancelled, runs the watchdog.
 #[inline(never)]
-fn wait(engine: &Engine, watch: &mut CancelWatch, watchdog: &mut Watchdog, cx: &mut Context<'_>) {
+fn wait(
+    engine: &Arc<Engine>,
+    watch: &mut CancelWatch,
+    watchdog: &mut Watchdog,
+    cx: &mut Context<'_>,
+) {
+    engine.list();
     if watch.poll(engine.cancel.source(), cx).is_ready() {
         engine.note_cancelled();
         watchdog.poll(engine, cx);
@@ -208,10 +219,15 @@ fn body_panicked(engine: &Engine, payload: Box<dyn std::any::Any + Send>) {
 #[inline(never)]
 fn finish<T, E: TaskError>(engine: &Engine, value: Option<T>) -> Result<T, ScopeError<E>> {
     let (failures, panic) = engine.ledger.take();
+    let value = match value {
+        // Nothing failed: the body's value, without building an outcome.
+        Some(value) if failures.is_empty() && panic.is_none() => return Ok(value),
+        value => value,
+    };
     if let Some(payload) = panic {
         if !failures.is_empty() {
             tracing::error!(
-                parent: &engine.span,
+                parent: engine.span(),
                 errors = failures.len(),
                 "a task panicked; resuming the panic, so the scope's errors are not returned",
             );
@@ -243,7 +259,7 @@ fn finish<T, E: TaskError>(engine: &Engine, value: Option<T>) -> Result<T, Scope
         Verdict::Failed { first, later } => {
             if engine.settings.policy == Policy::Supervise {
                 // Fail-fast logged the failure when it cancelled the scope.
-                tracing::error!(parent: &engine.span, errors = later.len() + 1, "supervised tasks failed; the scope fails");
+                tracing::error!(parent: engine.span(), errors = later.len() + 1, "supervised tasks failed; the scope fails");
             }
             Err(ScopeError::Failed {
                 first: typed(first),

@@ -14,7 +14,10 @@
 //! 3. A task's own token is linked to the scope's token from its creation
 //!    until the task ends, when its guard unlinks it ([`Registry::forget_own`]),
 //!    so nothing grows with churn.
-//! 4. The lock is held for map operations only: never while user code,
+//! 4. A child scope is listed from when it opens until it is dropped (it
+//!    removes itself), so the list holds live scopes only and a finished
+//!    scope's memory is freed at once.
+//! 5. The lock is held for map operations only: never while user code,
 //!    a cancellation or an abort runs, and no other lock is taken under it.
 //!
 //! The registry does not know what a child scope is: it keeps `Weak<C>`.
@@ -25,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use slab::Slab;
 use tokio::task::AbortHandle;
 
 use super::settings::TaskName;
@@ -62,12 +66,23 @@ pub(crate) struct RunningTask {
 
 struct State<C> {
     tasks: HashMap<u64, Tracked, BuildHasherDefault<IdHasher>>,
-    children: Vec<Weak<C>>,
+    children: Slab<Weak<C>>,
+}
+
+impl<C> Default for State<C> {
+    fn default() -> Self {
+        State {
+            tasks: HashMap::default(),
+            children: Slab::new(),
+        }
+    }
 }
 
 /// One scope's tasks and child scopes.
 pub(crate) struct Registry<C> {
-    state: Mutex<State<C>>,
+    /// Allocated on first use: a scope that spawns nothing and opens no
+    /// scope carries one word.
+    state: Mutex<Option<Box<State<C>>>>,
     /// How many tasks have an own token: when zero, a finishing task skips
     /// the lock.
     owned: AtomicUsize,
@@ -76,25 +91,22 @@ pub(crate) struct Registry<C> {
 impl<C> Default for Registry<C> {
     fn default() -> Self {
         Registry {
-            state: Mutex::new(State {
-                tasks: HashMap::default(),
-                children: Vec::new(),
-            }),
+            state: Mutex::new(None),
             owned: AtomicUsize::new(0),
         }
     }
 }
 
 impl<C> Registry<C> {
-    fn lock(&self) -> MutexGuard<'_, State<C>> {
-        // No code that can panic runs under the lock (invariant 4).
+    fn lock(&self) -> MutexGuard<'_, Option<Box<State<C>>>> {
+        // No code that can panic runs under the lock (invariant 5).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Remembers task `id`, spawned as `abort` (invariant 1).
     pub(crate) fn track(&self, id: u64, name: TaskName, abort: AbortHandle) {
         let mut state = self.lock();
-        let tasks = &mut state.tasks;
+        let tasks = &mut state.get_or_insert_default().tasks;
         if tasks.len() == tasks.capacity() {
             // Invariant 2: sweep before growing.
             tasks.retain(|_, task| !task.is_finished());
@@ -114,7 +126,9 @@ impl<C> Registry<C> {
 
     /// Task `id`'s name, if it is known; `None` if it is not tracked yet.
     pub(crate) fn name_of(&self, id: u64) -> Option<TaskName> {
-        self.lock()
+        let state = self.lock();
+        state
+            .as_ref()?
             .tasks
             .get(&id)
             .and_then(|task| task.name.clone())
@@ -123,13 +137,17 @@ impl<C> Registry<C> {
     /// Task `id`'s own token (a child of `scope`), created on first use.
     pub(crate) fn own_token(&self, id: u64, scope: &CancellationToken) -> CancellationToken {
         let mut state = self.lock();
-        let task = state.tasks.entry(id).or_insert_with(|| Tracked {
-            name: None,
-            abort: None,
-            started: std::time::Instant::now(),
-            aborted: false,
-            own: None,
-        });
+        let task = state
+            .get_or_insert_default()
+            .tasks
+            .entry(id)
+            .or_insert_with(|| Tracked {
+                name: None,
+                abort: None,
+                started: std::time::Instant::now(),
+                aborted: false,
+                own: None,
+            });
         match &task.own {
             Some(own) => own.token(),
             None => {
@@ -148,7 +166,8 @@ impl<C> Registry<C> {
     pub(crate) fn is_cancelled(&self, id: u64, scope: &CancellationToken) -> bool {
         if self.owned.load(Ordering::Relaxed) > 0 {
             let state = self.lock();
-            if let Some(own) = state.tasks.get(&id).and_then(|t| t.own.as_ref()) {
+            let task = state.as_ref().and_then(|state| state.tasks.get(&id));
+            if let Some(own) = task.and_then(|t| t.own.as_ref()) {
                 return own.is_cancelled();
             }
         }
@@ -163,6 +182,9 @@ impl<C> Registry<C> {
         }
         let own = {
             let mut state = self.lock();
+            let Some(state) = state.as_mut() else {
+                return;
+            };
             let own = state.tasks.get_mut(&id).and_then(|task| task.own.take());
             if own.is_some() {
                 self.owned.fetch_sub(1, Ordering::Relaxed);
@@ -181,8 +203,11 @@ impl<C> Registry<C> {
 
     /// Aborts every task still running (the grace period is over).
     pub(crate) fn abort_running(&self) {
-        let running: Vec<AbortHandle> = self
-            .lock()
+        let mut guard = self.lock();
+        let Some(state) = guard.as_mut() else {
+            return;
+        };
+        let running: Vec<AbortHandle> = state
             .tasks
             .values_mut()
             .filter(|task| task.is_running())
@@ -191,6 +216,7 @@ impl<C> Registry<C> {
                 task.abort.clone()
             })
             .collect();
+        drop(guard);
         // Outside the lock: aborting can drop a future, which runs user code.
         for task in running {
             task.abort();
@@ -199,7 +225,10 @@ impl<C> Registry<C> {
 
     /// The tasks still running, oldest first.
     pub(crate) fn running(&self) -> Vec<RunningTask> {
-        let state = self.lock();
+        let guard = self.lock();
+        let Some(state) = guard.as_ref() else {
+            return Vec::new();
+        };
         let mut tasks: Vec<(std::time::Instant, RunningTask)> = state
             .tasks
             .values()
@@ -214,30 +243,37 @@ impl<C> Registry<C> {
                 (task.started, running)
             })
             .collect();
-        drop(state);
+        drop(guard);
         tasks.sort_by_key(|(started, _)| *started);
         tasks.into_iter().map(|(_, task)| task).collect()
     }
 
-    /// Remembers a scope opened inside this one.
-    pub(crate) fn add_child(&self, child: Weak<C>) {
-        let mut state = self.lock();
-        let children = &mut state.children;
-        if children.len() == children.capacity() {
-            children.retain(|c| c.strong_count() > 0);
-            let live = children.len();
-            children.reserve(live.max(4));
-        }
-        children.push(child);
+    /// Remembers a scope opened inside this one, until it is dropped
+    /// ([`Registry::remove_child`] with the key returned here).
+    pub(crate) fn add_child(&self, child: Weak<C>) -> usize {
+        self.lock().get_or_insert_default().children.insert(child)
+    }
+
+    /// Forgets a child scope that is being dropped.
+    pub(crate) fn remove_child(&self, key: usize) {
+        let removed = match self.lock().as_mut() {
+            Some(state) => state.children.try_remove(key),
+            None => None,
+        };
+        // The weak reference is released outside the lock.
+        drop(removed);
     }
 
     /// The scopes opened inside this one that are still alive.
     pub(crate) fn children(&self) -> Vec<std::sync::Arc<C>> {
-        self.lock()
-            .children
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect()
+        match self.lock().as_ref() {
+            Some(state) => state
+                .children
+                .iter()
+                .filter_map(|(_, child)| child.upgrade())
+                .collect(),
+            None => Vec::new(),
+        }
     }
 }
 

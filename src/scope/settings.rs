@@ -89,8 +89,8 @@ pub(crate) struct Settings {
     /// Warn about laggards this long after the scope was cancelled;
     /// `Duration::MAX` means never.
     pub(crate) warn_after: Duration,
-    pub(crate) limit: Option<usize>,
     /// The reason the scope is cancelled with if its future is dropped
-    /// before it finished; `None` for the default message.
-    pub(crate) dropped: Option<CancelReason>,
+    /// before it finished; `None` for the default message. (Boxed: most
+    /// scopes have none.)
+    pub(crate) dropped: Option<Box<CancelReason>>,
 }

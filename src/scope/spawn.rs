@@ -68,7 +68,7 @@ where
     }
     let id = engine.next_task_id();
     let span = tracing::debug_span!(
-        parent: &engine.span,
+        parent: engine.span(),
         "task",
         name = %name,
         location = %name.location(),

@@ -61,7 +61,8 @@ pub struct ScopeSnapshot {
     pub location: String,
     /// Its state.
     pub state: RunState,
-    /// How long it has been open.
+    /// How long it has been in the tree: since it first waited (a scope
+    /// that finishes without ever waiting is never listed).
     pub age: Duration,
     /// How long ago it was cancelled, if it was.
     pub cancelled_for: Option<Duration>,
@@ -206,7 +207,9 @@ fn snapshot_here(engine: &Engine) -> Option<ScopeSnapshot> {
         name: settings.name.given().map(str::to_owned),
         location: settings.name.location(),
         state,
-        age: engine.opened.elapsed(),
+        age: engine
+            .listed_since()
+            .map_or(Duration::ZERO, |since| since.elapsed()),
         cancelled_for: cancelled_at
             .map(|at| tokio::time::Instant::now().saturating_duration_since(at)),
         reason: engine.cancel.reason().map(|r| r.to_string()),
