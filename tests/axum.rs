@@ -1,6 +1,6 @@
 //! Request scopes against a real axum server on 127.0.0.1 and a real HTTP
 //! client (hyper's): a client that disconnects mid-request, a normal
-//! request, and a shutdown with requests in flight (issue 6, DESIGN §5).
+//! request, and a shutdown with requests in flight (docs/semantics.md, part V).
 //!
 //! Nothing here asserts a duration: the server's drain period is the only
 //! clock, and the assertions are about order (what finished before what).

@@ -1,4 +1,4 @@
-//! `on_cancel` and `Registration` (DESIGN §2.5), including the misuse cases:
+//! `on_cancel` and `Registration` (docs/semantics.md, part I §5), including the misuse cases:
 //! cancelling or registering from inside a callback, dropping a registration
 //! inside its own callback.
 

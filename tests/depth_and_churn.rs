@@ -1,4 +1,4 @@
-//! Nothing recursive in depth (DESIGN §2.7), and nothing grows with churn
+//! Nothing recursive in depth (docs/semantics.md, part I §7), and nothing grows with churn
 //! (§2.3). Heap use is measured with a counting global allocator; the tests
 //! of this file take one lock so no other test allocates while one measures.
 

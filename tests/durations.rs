@@ -1,5 +1,5 @@
 //! Every duration the scope layer accepts takes `Duration::ZERO` ("at
-//! once") and `Duration::MAX` ("never") without panicking (DESIGN §2.4).
+//! once") and `Duration::MAX` ("never") without panicking (docs/semantics.md, part I §4).
 
 use std::time::Duration;
 

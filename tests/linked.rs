@@ -1,4 +1,4 @@
-//! Linked sources (DESIGN §2.3): any number of parents, one-way, diamonds.
+//! Linked sources (docs/semantics.md, part I §3): any number of parents, one-way, diamonds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

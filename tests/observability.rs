@@ -1,4 +1,4 @@
-//! The live task tree and tracing (DESIGN §3.9): a known tree is asserted
+//! The live task tree and tracing (docs/semantics.md, part II §9): a known tree is asserted
 //! structurally, and the events a scope emits are captured with their
 //! levels.
 

@@ -1,4 +1,4 @@
-//! Scopes (DESIGN §3.1–3.8): structure, policies, panics, deadlines, grace
+//! Scopes (docs/semantics.md, part II §1–8): structure, policies, panics, deadlines, grace
 //! periods, shields, dropping, and the ambient scope. Tests that need time
 //! pause tokio's clock.
 

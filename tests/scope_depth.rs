@@ -1,4 +1,4 @@
-//! Depth is free (DESIGN §3.10): 10,000 nested scopes run, cancel,
+//! Depth is free (docs/semantics.md, part II §10): 10,000 nested scopes run, cancel,
 //! snapshot, print, clone and drop on a 2 MiB stack, and the printed tree is
 //! linear in its size.
 

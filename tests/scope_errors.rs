@@ -1,4 +1,4 @@
-//! Errors are judged by what they are, not when they arrive (DESIGN §3.4):
+//! Errors are judged by what they are, not when they arrive (docs/semantics.md, part II §4):
 //! a real failure is never dropped and never reported behind a
 //! cancellation, whenever it comes; only errors that *are* cancellations,
 //! from code whose token fired, are absorbed.

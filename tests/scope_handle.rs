@@ -1,4 +1,4 @@
-//! The public handle to a live scope (DESIGN §3.11): what integrations and
+//! The public handle to a live scope (docs/semantics.md, part II §11): what integrations and
 //! tasks that spawn siblings hold, with no private door.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

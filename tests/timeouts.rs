@@ -1,4 +1,4 @@
-//! Timeouts and deadlines on tokio's clock (DESIGN §2.4). Every test pauses
+//! Timeouts and deadlines on tokio's clock (docs/semantics.md, part I §4). Every test pauses
 //! time, so none depends on the machine's speed.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The source/token split, reasons, `check`, and the futures (DESIGN §2.1,
+//! The source/token split, reasons, `check`, and the futures (docs/semantics.md, part I §1,
 //! §2.2, §2.6).
 
 use std::future::Future;

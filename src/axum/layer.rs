@@ -248,11 +248,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if request.extensions().get::<RequestScope>().is_some() {
             let response = inner.call(request);
-            return ResponseFuture::boxed(async move { Ok(response.await?.into_response()) });
+            return ResponseFuture::passed(async move { Ok(response.await?.into_response()) });
         }
 
         let settings = &self.settings;
-        let name = format!("{} {}", request.method(), request.uri().path());
+        let name = request_name(request.method().as_str(), request.uri().path());
         let mut builder = ScopeBuilder::new()
             .name(name)
             .when_dropped(CancelReason::ClientDisconnected);
@@ -268,36 +268,55 @@ where
         if let Some(timeout) = settings.timeout {
             builder = builder.timeout(timeout);
         }
-        let opened = builder.try_start(|scope: ScopeHandle<BoxError>| async move {
-            let token = scope.token();
+        let has_deadline = settings.timeout.is_some();
+        let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
+            // Only a request with a deadline of its own can time out.
+            let token = has_deadline.then(|| scope.token());
             request.extensions_mut().insert(RequestScope::new(scope));
-            let response = match inner.call(request).await {
+            // Boxed: the router's future is large, and the scope's future
+            // around it is moved a few times before it runs.
+            let response = match Box::pin(inner.call(request)).await {
                 Ok(response) => response,
                 Err(error) => return Ok(Err(error)),
             };
             // Past its own deadline, whatever the handler made of it, the
             // request timed out (its own reason, not an inherited one).
-            if token.reason() == Some(CancelReason::Timeout) {
+            if token.is_some_and(|t| t.reason() == Some(CancelReason::Timeout)) {
                 return Ok(Ok(timed_out_response()));
             }
             Ok(Ok(response.into_response()))
         });
-        let Ok(request_scope) = opened else {
-            return ResponseFuture::boxed(async {
-                Ok((
+        match opened {
+            // Boxed where it is made: the scope's future is large.
+            Ok(request_scope) => ResponseFuture {
+                inner: Inner::Scope(Box::pin(request_scope)),
+            },
+            Err(_closed) => ResponseFuture {
+                inner: Inner::Ready(Some(Ok((
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the server is shutting down",
                 )
-                    .into_response())
-            });
-        };
-        ResponseFuture::boxed(async move {
-            match request_scope.await {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(error)) => Err(error),
-                Err(error) => Ok(failed_response(&error)),
-            }
-        })
+                    .into_response()))),
+            },
+        }
+    }
+}
+
+/// The request scope's name, `METHOD /path`, in one allocation (the name
+/// is made for every request).
+fn request_name(method: &str, path: &str) -> Arc<str> {
+    let mut buffer = [0u8; 128];
+    let len = method.len() + 1 + path.len();
+    if len > buffer.len() {
+        return Arc::from(format!("{method} {path}"));
+    }
+    buffer[..method.len()].copy_from_slice(method.as_bytes());
+    buffer[method.len()] = b' ';
+    buffer[method.len() + 1..len].copy_from_slice(path.as_bytes());
+    match std::str::from_utf8(&buffer[..len]) {
+        Ok(name) => Arc::from(name),
+        // Unreachable: both parts are `str`, joined by a space.
+        Err(_) => Arc::from(format!("{method} {path}")),
     }
 }
 
@@ -341,22 +360,43 @@ fn timed_out_response() -> Response {
 /// # }
 /// ```
 pub struct ResponseFuture<E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
+    inner: Inner<E>,
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+enum Inner<E> {
+    /// The request's scope, running the handler.
+    Scope(Boxed<Result<Result<Response, E>, ScopeError<BoxError>>>),
+    /// A request that already had a scope (the layer was applied twice).
+    Passed(Boxed<Result<Response, E>>),
+    /// Refused without running anything.
+    Ready(Option<Result<Response, E>>),
 }
 
 impl<E> ResponseFuture<E> {
-    fn boxed(future: impl Future<Output = Result<Response, E>> + Send + 'static) -> Self {
+    fn passed(future: impl Future<Output = Result<Response, E>> + Send + 'static) -> Self {
         ResponseFuture {
-            inner: Box::pin(future),
+            inner: Inner::Passed(Box::pin(future)),
         }
     }
 }
+
+impl<E> Unpin for ResponseFuture<E> {}
 
 impl<E> Future for ResponseFuture<E> {
     type Output = Result<Response, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        Poll::Ready(match &mut self.inner {
+            Inner::Scope(scope) => match std::task::ready!(scope.as_mut().poll(cx)) {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(error)) => Err(error),
+                Err(error) => Ok(failed_response(&error)),
+            },
+            Inner::Passed(future) => std::task::ready!(future.as_mut().poll(cx)),
+            Inner::Ready(response) => response.take().expect("polled after completion"),
+        })
     }
 }
 

@@ -9,25 +9,29 @@ use crate::loom::sync::Arc;
 
 pub(crate) struct ChildToken {
     node: Arc<Node>,
-    /// The key in the parent's registry; `None` if the parent was already
-    /// cancelled (then so is this one) or can never be.
-    key: Option<usize>,
+    /// The key in the parent's registry; [`UNLINKED`] if the parent was
+    /// already cancelled (then so is this one) or can never be. (A plain
+    /// word: a task with its own token keeps one of these.)
+    key: usize,
 }
+
+/// The key of a child token that is in no registry.
+const UNLINKED: usize = usize::MAX;
 
 impl ChildToken {
     /// A token cancelled when `parent` is, or alone by [`ChildToken::cancel`].
     pub(crate) fn new(parent: &CancellationToken) -> Self {
         let node = Node::new();
         let key = match parent.node() {
-            None => None,
+            None => UNLINKED,
             Some(parent) => match parent.register(Handler::Child(Arc::clone(&node))) {
-                Ok(key) => Some(key),
+                Ok(key) => key,
                 Err(handler) => {
                     drop(handler);
                     if let Some(origin) = parent.origin() {
                         node::cancel(&node, origin.root_reason(), true);
                     }
-                    None
+                    UNLINKED
                 }
             },
         };
@@ -44,8 +48,8 @@ impl ChildToken {
 
     /// Unlinks from `parent`, which must be the one given to `new`.
     pub(crate) fn unlink(self, parent: &CancellationToken) {
-        if let (Some(key), Some(parent)) = (self.key, parent.node()) {
-            drop(parent.deregister(key));
+        if let (true, Some(parent)) = (self.key != UNLINKED, parent.node()) {
+            drop(parent.deregister(self.key));
         }
     }
 }

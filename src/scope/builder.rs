@@ -61,9 +61,14 @@ enum Link {
 #[must_use = "a ScopeBuilder does nothing until `run`"]
 pub struct ScopeBuilder {
     name: TaskName,
-    /// Everything but the name, allocated once an option is set: a scope's
-    /// future carries the builder until it opens, so the common case of no
-    /// options keeps every scope's future small.
+    /// The scope given to `within`, else the ambient one.
+    owner: Option<Arc<Engine>>,
+    /// The reason the scope is cancelled with if its future is dropped.
+    dropped: Option<CancelReason>,
+    /// The other options, allocated once one is set: a scope's future
+    /// carries the builder until it opens, so the common case of no options
+    /// keeps every scope's future small. (The two above are inline: a
+    /// server sets them on every request.)
     options: Option<Box<Options>>,
 }
 
@@ -76,10 +81,6 @@ struct Options {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     link: Link,
-    /// The scope given to `within`, else the ambient one.
-    owner: Option<Arc<Engine>>,
-    /// The reason the scope is cancelled with if its future is dropped.
-    dropped: Option<CancelReason>,
 }
 
 impl Default for Options {
@@ -92,8 +93,6 @@ impl Default for Options {
             timeout: None,
             deadline: None,
             link: Link::Owner,
-            owner: None,
-            dropped: None,
         }
     }
 }
@@ -121,6 +120,8 @@ impl ScopeBuilder {
     pub fn new() -> Self {
         ScopeBuilder {
             name: TaskName::at(Location::caller()),
+            owner: None,
+            dropped: None,
             options: None,
         }
     }
@@ -382,7 +383,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn within<H>(mut self, scope: &ScopeHandle<H>) -> Self {
-        self.options().owner = Some(Arc::clone(scope.engine()));
+        self.owner = Some(Arc::clone(scope.engine()));
         self
     }
 
@@ -408,7 +409,7 @@ impl ScopeBuilder {
     /// # }
     /// ```
     pub fn when_dropped(mut self, reason: CancelReason) -> Self {
-        self.options().dropped = Some(reason);
+        self.dropped = Some(reason);
         self
     }
 
@@ -589,8 +590,11 @@ impl ScopeBuilder {
             Link::Token(parent) => CancellationSource::linked([parent]),
             Link::Shielded => CancellationSource::new(),
         };
-        let (owner, source) = match &options.owner {
-            Some(owner) => (Some(Arc::clone(owner)), link(owner.cancel.token_ref())),
+        let (owner, source) = match self.owner.take() {
+            Some(owner) => {
+                let source = link(owner.cancel.token_ref());
+                (Some(owner), source)
+            }
             None => current::with(|ambient| match ambient {
                 Some(ambient) => (Some(Arc::clone(&ambient.engine)), link(ambient.token_ref())),
                 None => (None, link(&CancellationToken::none())),
@@ -616,7 +620,7 @@ impl ScopeBuilder {
             policy: options.policy,
             grace: options.grace,
             warn_after: options.warn_after,
-            dropped: options.dropped.map(Box::new),
+            dropped: self.dropped.take(),
         };
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))

@@ -17,11 +17,14 @@ use std::sync::Arc;
 use super::engine::Engine;
 use crate::cancel::CancellationToken;
 
-/// Where the current code runs: a scope's body (`task` is `None`) or one of
-/// its tasks.
+/// The `task` of a scope's body.
+const BODY: u64 = u64::MAX;
+
+/// Where the current code runs: a scope's body or one of its tasks.
 pub(crate) struct Ambient {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) task: Option<u64>,
+    /// The task's id, or [`BODY`] (one word, not an `Option`'s two).
+    task: u64,
     /// A task's own token, fetched from the registry on first use.
     own: OnceCell<CancellationToken>,
 }
@@ -30,17 +33,23 @@ impl Ambient {
     pub(crate) fn body(engine: Arc<Engine>) -> Self {
         Ambient {
             engine,
-            task: None,
+            task: BODY,
             own: OnceCell::new(),
         }
     }
 
     pub(crate) fn task(engine: Arc<Engine>, id: u64) -> Self {
+        debug_assert_ne!(id, BODY);
         Ambient {
             engine,
-            task: Some(id),
+            task: id,
             own: OnceCell::new(),
         }
+    }
+
+    /// The task's id, `None` in a scope's body.
+    pub(crate) fn task_id(&self) -> Option<u64> {
+        (self.task != BODY).then_some(self.task)
     }
 
     /// The current code's token: the scope's in its body, the task's own
@@ -51,7 +60,7 @@ impl Ambient {
 
     /// [`token`](Ambient::token), lent.
     pub(crate) fn token_ref(&self) -> &CancellationToken {
-        match self.task {
+        match self.task_id() {
             None => self.engine.cancel.token_ref(),
             Some(id) => self.own.get_or_init(|| {
                 self.engine
@@ -63,7 +72,7 @@ impl Ambient {
 
     /// Whether the current code's token is cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
-        match (self.task, self.own.get()) {
+        match (self.task_id(), self.own.get()) {
             (None, _) => self.engine.cancel.is_cancelled(),
             (Some(_), Some(own)) => own.is_cancelled(),
             (Some(id), None) => self.engine.registry.is_cancelled(id, &self.engine.token()),

@@ -82,7 +82,7 @@ impl Drop for Opened {
 
 fn drop_reason(engine: &Engine) -> CancelReason {
     match &engine.settings.dropped {
-        Some(reason) => CancelReason::clone(reason),
+        Some(reason) => reason.clone(),
         None => CancelReason::message("scope dropped before it finished"),
     }
 }

@@ -90,7 +90,6 @@ pub(crate) struct Settings {
     /// `Duration::MAX` means never.
     pub(crate) warn_after: Duration,
     /// The reason the scope is cancelled with if its future is dropped
-    /// before it finished; `None` for the default message. (Boxed: most
-    /// scopes have none.)
-    pub(crate) dropped: Option<Box<CancelReason>>,
+    /// before it finished; `None` for the default message.
+    pub(crate) dropped: Option<CancelReason>,
 }

@@ -200,9 +200,10 @@ pin_project! {
             let mut future = this.future;
             current::enter(this.ambient, || future.set(None));
             if let Some(ambient) = this.ambient.take() {
+                let id = ambient.task_id().expect("a task's ambient names it");
                 drop(Finish {
                     engine: ambient.engine,
-                    id: ambient.task.expect("a task's ambient names it"),
+                    id,
                 });
             }
         }
@@ -242,9 +243,10 @@ where
         // The future is done; drop it now, inside its scope (invariant 1).
         current::enter(this.ambient, || future.set(None));
         let ambient = this.ambient.take().expect("a task completes once");
+        let id = ambient.task_id().expect("a task's ambient names it");
         let finish = Finish {
             engine: ambient.engine,
-            id: ambient.task.expect("a task's ambient names it"),
+            id,
         };
         let output = finish.complete(&TaskName::at(this.at), result, || was_cancelled);
         drop(finish);
