@@ -51,6 +51,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod cancel;
+#[cfg(all(feature = "postgres", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 // tokio has no signal support under `--cfg loom`; the models do not need it.
 #[cfg(not(loom))]
 mod host;

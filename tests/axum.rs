@@ -11,16 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use taskscope::axum::{BoxError, RequestScope};
 use taskscope::{CancelReason, CancellationSource, CancellationToken};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
+
+#[path = "support/http.rs"]
+mod http;
+use http::Client;
 
 /// A bound listener and its address.
 async fn listen() -> (TcpListener, SocketAddr) {
@@ -44,45 +46,6 @@ async fn start(app: Router, drain: Duration) -> (SocketAddr, CancellationSource,
 }
 
 type Server = tokio::task::JoinHandle<std::io::Result<()>>;
-
-/// An HTTP/1.1 connection from a real client; dropping it closes the socket.
-struct Client {
-    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-    connection: tokio::task::JoinHandle<()>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        let connection = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Client { sender, connection }
-    }
-
-    /// Sends `GET path` and reads the whole response.
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
-        let request = Request::get(path)
-            .header("host", "127.0.0.1")
-            .body(Empty::new())
-            .unwrap();
-        self.sender.ready().await.unwrap();
-        let response = self.sender.send_request(request).await.unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        // The connection task owns the socket: aborting it closes the socket.
-        self.connection.abort();
-    }
-}
 
 /// Awaits `rx`'s next message, failing the test (instead of hanging) if
 /// nothing comes within a generous bound.

@@ -25,7 +25,11 @@ impl ChildToken {
         let key = match parent.node() {
             None => UNLINKED,
             Some(parent) => match parent.register(Handler::Child(Arc::clone(&node))) {
-                Ok(key) => key,
+                Ok(key) => {
+                    // After registering (deadline.rs, invariant 2).
+                    node.deadline().lower(parent.deadline().get());
+                    key
+                }
                 Err(handler) => {
                     drop(handler);
                     if let Some(origin) = parent.origin() {

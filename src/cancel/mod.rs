@@ -9,6 +9,7 @@
 
 mod callback;
 mod child;
+mod deadline;
 mod node;
 mod reason;
 mod registration;

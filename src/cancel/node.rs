@@ -56,6 +56,7 @@ use slab::Slab;
 use tokio::sync::Notify;
 
 use super::callback::Callback;
+use super::deadline::Deadline;
 use super::reason::{CancelReason, SharedReason};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
@@ -71,6 +72,8 @@ pub(crate) struct Node {
     /// before `cancel` happens-before an observer that sees it.
     state: AtomicU8,
     inner: Mutex<Inner>,
+    /// The effective deadline (`deadline.rs`).
+    deadline: Deadline,
 }
 
 struct Inner {
@@ -153,7 +156,27 @@ impl Node {
                 handlers: None,
                 origin: None,
             }),
+            deadline: Deadline::default(),
         })
+    }
+
+    pub(crate) fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// The linked sources below this node (to tighten their deadlines).
+    pub(crate) fn children(&self) -> Vec<Arc<Node>> {
+        let inner = self.lock();
+        let Some(handlers) = &inner.handlers else {
+            return Vec::new();
+        };
+        handlers
+            .iter()
+            .filter_map(|(_, handler)| match handler {
+                Handler::Child(child) => Some(Arc::clone(child)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

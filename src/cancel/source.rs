@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::deadline;
 use super::node::{self, Handler, Node};
 use super::reason::{CancelReason, SharedReason};
 use super::timer::Timer;
@@ -56,6 +57,13 @@ struct Links {
 }
 
 impl Links {
+    fn iter(&self) -> impl Iterator<Item = &Arc<Node>> {
+        self.first
+            .iter()
+            .chain(self.rest.iter())
+            .map(|(parent, _)| parent)
+    }
+
     fn push(&mut self, parent: Arc<Node>, key: usize) {
         if self.first.is_none() {
             self.first = Some((parent, key));
@@ -128,7 +136,11 @@ impl CancellationSource {
                 continue;
             };
             match parent.register(Handler::Child(Arc::clone(source.node()))) {
-                Ok(key) => source.links.push(Arc::clone(parent), key),
+                Ok(key) => {
+                    // After registering (deadline.rs, invariant 2).
+                    source.node().deadline().lower(parent.deadline().get());
+                    source.links.push(Arc::clone(parent), key);
+                }
                 Err(handler) => {
                     drop(handler);
                     if let Some(origin) = parent.origin() {
@@ -219,8 +231,7 @@ impl CancellationSource {
     /// # }
     /// ```
     pub fn cancel_after(&self, delay: Duration) {
-        self.timer
-            .set(self.node(), Instant::now().checked_add(delay));
+        self.arm(Instant::now().checked_add(delay));
     }
 
     /// Cancels this source at `deadline`, replacing any timeout or deadline
@@ -241,7 +252,50 @@ impl CancellationSource {
     /// assert!(source.token().reason().unwrap().is_timeout());
     /// ```
     pub fn cancel_at(&self, deadline: Instant) {
-        self.timer.set(self.node(), Some(deadline));
+        self.arm(Some(deadline));
+    }
+
+    /// Arms the timer for `deadline` (`None`: never) and recomputes the
+    /// effective deadline: the earlier of it and the parents' (deadline.rs,
+    /// invariant 1), then lowers the descendants'.
+    fn arm(&self, deadline: Option<Instant>) {
+        let inherited = self
+            .links
+            .iter()
+            .map(|parent| parent.deadline().get())
+            .min();
+        let effective = deadline::to_nanos(deadline).min(inherited.unwrap_or(deadline::NEVER));
+        self.node().deadline().set(effective);
+        deadline::tighten_below(self.node(), effective);
+        self.timer.set(self.node(), deadline);
+    }
+
+    /// The earliest deadline of this source and its ancestors, on tokio's
+    /// clock, if any; see [`CancellationToken::deadline`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::CancellationSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = CancellationSource::with_timeout(Duration::from_secs(5));
+    /// assert_eq!(source.remaining(), Some(Duration::from_secs(5)));
+    /// # }
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.token.deadline()
+    }
+
+    /// How long until [`deadline`](CancellationSource::deadline): zero once
+    /// it has passed, `None` without one.
+    ///
+    /// ```
+    /// let source = taskscope::CancellationSource::new();
+    /// assert_eq!(source.remaining(), None);
+    /// ```
+    pub fn remaining(&self) -> Option<Duration> {
+        self.token.remaining()
     }
 
     /// Cancels with [`CancelReason::Requested`]. See

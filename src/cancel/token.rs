@@ -3,7 +3,12 @@
 use std::fmt;
 use std::future::Future;
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::callback::Callback;
+use super::deadline;
 use super::node::{Handler, Node};
 use super::reason::{CancelReason, Cancelled};
 use super::registration::Registration;
@@ -98,6 +103,50 @@ impl CancellationToken {
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.node.as_ref().is_some_and(|node| node.is_cancelled())
+    }
+
+    /// The earliest deadline of this token's source and of every source it
+    /// is linked below, on tokio's clock; `None` if none has one. A child
+    /// can tighten its parents' deadline, never extend it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::CancellationSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let request = CancellationSource::with_timeout(Duration::from_secs(30));
+    /// let query = CancellationSource::linked([&request.token()]);
+    /// query.cancel_after(Duration::from_secs(60)); // cannot extend the request's
+    /// assert_eq!(query.token().deadline(), request.token().deadline());
+    /// query.cancel_after(Duration::from_secs(5)); // can tighten it
+    /// assert_eq!(query.token().remaining(), Some(Duration::from_secs(5)));
+    /// # }
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node
+            .as_ref()
+            .and_then(|node| deadline::from_nanos(node.deadline().get()))
+    }
+
+    /// How long until [`deadline`](CancellationToken::deadline): zero once it
+    /// has passed, `None` without a deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::CancellationSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = CancellationSource::with_timeout(Duration::from_millis(300));
+    /// tokio::time::sleep(Duration::from_millis(100)).await;
+    /// assert_eq!(source.token().remaining(), Some(Duration::from_millis(200)));
+    /// assert_eq!(taskscope::CancellationToken::none().remaining(), None);
+    /// # }
+    /// ```
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Why the token was cancelled, or `None` if it was not. A token

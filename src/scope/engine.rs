@@ -362,19 +362,3 @@ pub(crate) fn roots() -> Vec<Arc<Engine>> {
         .filter_map(|(_, root)| root.upgrade())
         .collect()
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!("Engine {}", size_of::<super::Engine>());
-        eprintln!("Settings {}", size_of::<super::Settings>());
-        eprintln!("CancelState {}", size_of::<super::CancelState>());
-        eprintln!("JoinCounter {}", size_of::<super::JoinCounter>());
-        eprintln!("Ledger {}", size_of::<super::Ledger>());
-        eprintln!("Registry {}", size_of::<super::Registry<super::Engine>>());
-        eprintln!("Span {}", size_of::<tracing::Span>());
-        eprintln!("Builder {}", size_of::<crate::scope::ScopeBuilder>());
-        eprintln!("Source {}", size_of::<crate::cancel::CancellationSource>());
-    }
-}

@@ -15,7 +15,7 @@ use super::spawn;
 use super::task::TaskHandle;
 use super::task_error::TaskError;
 use super::tree::{self, ScopeSnapshot};
-use crate::cancel::{CancelReason, CancellationToken};
+use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 
 /// The error type of a [`ScopeHandle`] that does not know its scope's
 /// error type ([`current_scope`] gives one): it can do everything but
@@ -92,6 +92,44 @@ impl<E> ScopeHandle<E> {
     /// ```
     pub fn token(&self) -> CancellationToken {
         self.engine.token()
+    }
+
+    /// The scope's deadline (see [`Scope::deadline`](crate::Scope::deadline)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// taskscope::fail_after(Duration::from_secs(3), async |s| {
+    ///     assert_eq!(s.handle().remaining(), Some(Duration::from_secs(3)));
+    ///     assert_eq!(s.handle().deadline(), s.deadline());
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.engine.cancel.token_ref().deadline()
+    }
+
+    /// How long until the scope's deadline; zero once it has passed, `None`
+    /// without one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     assert_eq!(s.handle().remaining(), None);
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.engine.cancel.token_ref().remaining()
     }
 
     /// The scope's name: the one it was given, else where it was opened.
@@ -232,6 +270,50 @@ impl<E> ScopeHandle<E> {
             .error_type
             .is::<F>()
             .then(|| ScopeHandle::new(Arc::clone(&self.engine)))
+    }
+}
+
+impl<E> ScopeHandle<E> {
+    /// Spawns a task that cannot fail (its output is `()`) into the scope,
+    /// whatever the scope's error type: the cleanup an integration owes a
+    /// scope, such as a cancel request sent to a server from an `on_cancel`
+    /// callback. The scope joins it like any task; a panic in it is resumed
+    /// when the scope exits. [`ScopeClosed`] once the scope has finished.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sent = Arc::new(AtomicBool::new(false));
+    /// taskscope::scope(async |_s| {
+    ///     let here = taskscope::current_scope().unwrap(); // untyped
+    ///     let sent = sent.clone();
+    ///     here.try_spawn_infallible(async move { sent.store(true, Ordering::SeqCst) })
+    ///         .unwrap();
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(sent.load(Ordering::SeqCst)); // the scope joined it
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn try_spawn_infallible<F>(
+        &self,
+        future: F,
+    ) -> Result<TaskHandle<'static, (), Cancelled>, ScopeClosed>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let name = TaskName::at(Location::caller());
+        let task = async move {
+            future.await;
+            Ok::<(), Cancelled>(())
+        };
+        let spawned = spawn::spawn(&self.engine, name.clone(), task, None)?;
+        Ok(TaskHandle::owned(Arc::clone(&self.engine), spawned, name))
     }
 }
 

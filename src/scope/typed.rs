@@ -266,6 +266,52 @@ impl<E> Scope<E> {
         self.engine.token()
     }
 
+    /// The scope's deadline: the earliest of its own (a
+    /// [`timeout`](crate::ScopeBuilder::timeout) or
+    /// [`deadline`](crate::ScopeBuilder::deadline)) and its parents'; a
+    /// nested scope can tighten its parent's, never extend it. See
+    /// [`CancellationToken::deadline`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// taskscope::fail_after(Duration::from_secs(10), async |outer| {
+    ///     taskscope::fail_after(Duration::from_secs(60), async |inner| {
+    ///         assert_eq!(inner.deadline(), outer.deadline()); // not extended
+    ///         assert_eq!(inner.remaining(), Some(Duration::from_secs(10)));
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     })
+    ///     .await
+    ///     .map_err(taskscope::ScopeError::into_error)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.engine.cancel.token_ref().deadline()
+    }
+
+    /// How long until the scope's [`deadline`](Scope::deadline); zero once it
+    /// has passed, `None` without one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     assert_eq!(s.remaining(), None);
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.engine.cancel.token_ref().remaining()
+    }
+
     /// Cancels the scope: every task (and nested scope) sees its token fire.
     /// The scope still joins them.
     ///
