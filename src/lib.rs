@@ -360,8 +360,9 @@ pub use scope::{release_chain, JoinCounter};
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// `docs/guide.md`, every snippet compiled and run. Its web-server section
-/// uses the `axum` feature.
-#[cfg(all(doctest, feature = "axum"))]
+/// `docs/guide.md`, every snippet compiled and run (the database one is
+/// compiled only: it needs a server). Its web-server section uses the
+/// `axum` feature, its database section the `postgres` feature.
+#[cfg(all(doctest, feature = "axum", feature = "postgres"))]
 #[doc = include_str!("../docs/guide.md")]
 struct GuideDoctests;

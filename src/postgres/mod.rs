@@ -187,26 +187,27 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
         // Never send a statement nobody wants any more.
         self.token.check()?;
         let client = self.client.client();
-        let budget = self.token.remaining();
-        if let Some(budget) = budget {
-            client
-                .batch_execute(&format!(
-                    "SET statement_timeout = {}",
-                    statement_timeout_ms(budget)
-                ))
-                .await?;
-        }
         let cancel = client.cancel_token();
         let scope = current_scope();
         let runtime = tokio::runtime::Handle::try_current().ok();
         let _on_cancel = self
             .token
             .on_cancel(move |_| send_cancel_request(&cancel, scope, runtime));
-        let result = statement.await;
-        if budget.is_some() {
-            // Best effort too: on a failed connection there is nothing to reset.
-            let _ = client.batch_execute("RESET statement_timeout").await;
-        }
+        let result = match self.token.remaining() {
+            None => statement.await,
+            Some(budget) => {
+                // The SET is pipelined with the statement (sent before it,
+                // run before it by the server): no round trip of its own.
+                // The RESET must follow the statement's execution, which an
+                // unprepared statement sends only after its own preparation
+                // comes back: it costs one round trip.
+                let set = format!("SET statement_timeout = {}", statement_timeout_ms(budget));
+                let (set, result) = tokio::join!(client.batch_execute(&set), statement);
+                // Best effort: on a failed connection there is nothing to reset.
+                let _ = client.batch_execute("RESET statement_timeout").await;
+                set.and(result)
+            }
+        };
         result.map_err(|error| self.judge(error))
     }
 
