@@ -25,17 +25,19 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use taskscope::axum::{BoxError, RequestScope, RequestScopeLayer};
 use taskscope::postgres::PgCancelExt;
 use taskscope::{CancellationSource, ScopeError};
 use tokio::net::TcpListener;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::NoTls;
 
 #[path = "../tests/support/http.rs"]
 mod http;
 #[path = "../tests/support/postgres.rs"]
 mod pg;
+
+use pg::running;
 
 /// The endpoint: five slow queries, one per pooled connection, run
 /// concurrently in the request's scope.
@@ -64,19 +66,6 @@ struct App {
     pool: Pool,
     marker: &'static str,
     cancellable: bool,
-}
-
-/// How many of the endpoint's queries the database server is running.
-async fn running(observer: &Client, marker: &str) -> i64 {
-    observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
-            &[&marker],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .get(0)
 }
 
 /// Serves the endpoint, sends one request, and prints what the server runs
@@ -172,18 +161,6 @@ async fn case(db: &pg::PgServer, app: App, timeout: Option<Duration>, hang_up: b
     server.await.unwrap().unwrap();
 }
 
-fn pool(db: &pg::PgServer) -> Pool {
-    let config: tokio_postgres::Config = db.config().parse().unwrap();
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Clean,
-        },
-    );
-    Pool::builder(manager).max_size(5).build().unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     println!("starting a throwaway PostgreSQL server…");
@@ -191,7 +168,7 @@ async fn main() {
 
     println!("\n1. five queries with taskscope::postgres; the client hangs up:");
     let app = App {
-        pool: pool(&db),
+        pool: db.pool(5),
         marker: "with-taskscope",
         cancellable: true,
     };
@@ -199,7 +176,7 @@ async fn main() {
 
     println!("\n2. the same five queries with plain tokio-postgres; the client hangs up:");
     let app = App {
-        pool: pool(&db),
+        pool: db.pool(5),
         marker: "plain-tokio-postgres",
         cancellable: false,
     };
@@ -207,7 +184,7 @@ async fn main() {
 
     println!("\n3. five queries with taskscope::postgres under a 300 ms request deadline:");
     let app = App {
-        pool: pool(&db),
+        pool: db.pool(5),
         marker: "with-deadline",
         cancellable: true,
     };

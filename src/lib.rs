@@ -61,8 +61,9 @@ mod loom;
 mod scope;
 
 pub use cancel::{
-    CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled, Registration,
-    RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned, WithCancellationOwned,
+    CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled, DropGuard,
+    Registration, RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned,
+    WithCancellationOwned,
 };
 
 pub use scope::{

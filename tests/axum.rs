@@ -329,6 +329,40 @@ async fn a_request_past_its_timeout_answers_504() {
     .unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn zero_and_max_durations_on_the_request_layer_mean_at_once_and_never() {
+    taskscope::scope(async |_s| {
+        let layer = |timeout, grace| {
+            taskscope::axum::RequestScopeLayer::new()
+                .timeout(timeout)
+                .grace_period(grace)
+        };
+        let mut at_once = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(layer(Duration::ZERO, Duration::MAX));
+        assert_eq!(call(&mut at_once, "/").await.0, StatusCode::GATEWAY_TIMEOUT);
+        let mut never = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(layer(Duration::MAX, Duration::ZERO));
+        assert_eq!(call(&mut never, "/").await, (StatusCode::OK, "ok".into()));
+        Ok::<_, taskscope::Cancelled>(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_and_max_drain_periods_stop_an_idle_server_at_once() {
+    for drain in [Duration::ZERO, Duration::MAX] {
+        let (addr, stop, server) = start(Router::new(), drain).await;
+        let mut client = Client::connect(addr).await;
+        assert_eq!(client.get("/").await.0, StatusCode::NOT_FOUND);
+        drop(client);
+        stop.cancel();
+        server.await.unwrap().unwrap(); // no request in flight: returns at once
+    }
+}
+
 #[tokio::test]
 async fn a_request_after_its_owner_finished_answers_503() {
     let mut app = taskscope::scope(async |_s| {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use taskscope::axum::{BoxError, RequestScope, RequestScopeLayer};
 use taskscope::postgres::{PgCancelExt, QueryError};
 use taskscope::{CancelReason, CancellationSource, Cancelled};
@@ -28,7 +28,7 @@ mod http;
 mod pg;
 
 use http::Client as HttpClient;
-use pg::PgServer;
+use pg::{running, PgServer};
 
 /// One server for the whole file: starting one takes a second or two.
 fn server() -> &'static PgServer {
@@ -47,28 +47,7 @@ async fn connect() -> Client {
 }
 
 fn pool(size: usize) -> Pool {
-    let config: tokio_postgres::Config = server().config().parse().unwrap();
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Clean,
-        },
-    );
-    Pool::builder(manager).max_size(size).build().unwrap()
-}
-
-/// How many statements that mention `marker` the server is running now.
-async fn running(observer: &Client, marker: &str) -> i64 {
-    observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
-            &[&marker],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    server().pool(size)
 }
 
 /// Waits until the server runs no statement mentioning `marker` and says

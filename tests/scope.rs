@@ -737,6 +737,40 @@ async fn a_task_can_be_cancelled_alone_through_its_handle() {
     .unwrap();
 }
 
+#[tokio::test]
+async fn a_task_can_be_aborted_through_its_handle_and_is_still_joined() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let result = taskscope::scope(async |s| {
+        struct SetOnDrop(Arc<AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let guard = SetOnDrop(dropped.clone());
+        let stubborn = s.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await; // never looks at its token
+            Ok::<_, Cancelled>(())
+        });
+        tokio::task::yield_now().await;
+        stubborn.abort();
+        let err = stubborn.await.unwrap_err();
+        assert_eq!(
+            err.reason(),
+            &CancelReason::message("aborted through its handle")
+        );
+        assert!(!s.token().is_cancelled(), "only the task was aborted");
+        Ok::<_, Cancelled>(())
+    })
+    .await;
+    result.unwrap();
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the aborted task's future was dropped"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_task_gets_its_token_and_stops_when_cancelled() {
     let iterations = Arc::new(AtomicUsize::new(0));

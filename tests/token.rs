@@ -294,3 +294,40 @@ fn happens_before_from_cancel_to_observer() {
         assert_eq!(observer.join().unwrap(), 42);
     }
 }
+
+#[test]
+fn a_drop_guard_cancels_its_source_when_dropped_unless_disarmed() {
+    let source = CancellationSource::new();
+    let token = source.token();
+    let guard = source.drop_guard();
+    assert_eq!(guard.token(), token);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = guard;
+        panic!("an early way out");
+    }));
+    assert!(unwound.is_err());
+    assert!(token.is_cancelled(), "unwinding dropped the guard");
+
+    let source = CancellationSource::new().drop_guard().disarm();
+    assert!(!source.is_cancelled());
+}
+
+#[test]
+// A token hashes by its source's identity, which never changes: clippy's
+// worry about interior mutability in a key does not apply.
+#[allow(clippy::mutable_key_type)]
+fn tokens_hash_as_they_compare() {
+    use std::collections::HashSet;
+    let (a, b) = (CancellationSource::new(), CancellationSource::new());
+    let set: HashSet<CancellationToken> = [
+        a.token(),
+        a.token(),
+        b.token(),
+        CancellationToken::none(),
+        CancellationToken::default(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(set.len(), 3);
+    assert!(set.contains(&a.token()) && set.contains(&CancellationToken::none()));
+}

@@ -22,7 +22,7 @@ mod wait;
 pub(crate) use child::{cancel_child, ChildToken};
 pub use reason::{CancelReason, Cancelled};
 pub use registration::Registration;
-pub use source::CancellationSource;
+pub use source::{CancellationSource, DropGuard};
 pub use token::CancellationToken;
 pub use until::{CancellableExt, RunUntilCancelled, WithCancellationOwned};
 pub(crate) use wait::CancelWatch;

@@ -383,6 +383,83 @@ impl CancellationSource {
     }
 }
 
+impl CancellationSource {
+    /// Cancels this source when the returned guard is dropped, unless it was
+    /// [disarmed](DropGuard::disarm) (tokio-util's `DropGuard`): "cancel on
+    /// every way out" for code that may return early or unwind.
+    ///
+    /// ```
+    /// use taskscope::CancellationSource;
+    ///
+    /// let source = CancellationSource::new();
+    /// let token = source.token();
+    /// {
+    ///     let _guard = source.drop_guard();
+    ///     // … an early return or a panic here still cancels …
+    /// }
+    /// assert!(token.is_cancelled());
+    ///
+    /// let kept = CancellationSource::new().drop_guard().disarm();
+    /// assert!(!kept.is_cancelled());
+    /// ```
+    pub fn drop_guard(self) -> DropGuard {
+        DropGuard { source: Some(self) }
+    }
+}
+
+/// Cancels its source when dropped; made by
+/// [`CancellationSource::drop_guard`].
+#[must_use = "dropping the guard at once cancels its source at once"]
+pub struct DropGuard {
+    source: Option<CancellationSource>,
+}
+
+impl DropGuard {
+    /// Gives the source back without cancelling it.
+    ///
+    /// ```
+    /// let guard = taskscope::CancellationSource::new().drop_guard();
+    /// let source = guard.disarm();
+    /// assert!(!source.is_cancelled());
+    /// ```
+    pub fn disarm(mut self) -> CancellationSource {
+        self.source
+            .take()
+            .expect("a guard holds its source until disarmed")
+    }
+
+    /// A token of the guarded source.
+    ///
+    /// ```
+    /// let guard = taskscope::CancellationSource::new().drop_guard();
+    /// let token = guard.token();
+    /// drop(guard);
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.source
+            .as_ref()
+            .map(CancellationSource::token)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(source) = self.source.take() {
+            source.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for DropGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DropGuard")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
 impl Default for CancellationSource {
     fn default() -> Self {
         CancellationSource::new()

@@ -358,6 +358,26 @@ impl PartialEq for CancellationToken {
 
 impl Eq for CancellationToken {}
 
+/// Consistent with `Eq`: tokens of the same source hash alike (by the
+/// source's identity, which never changes, so a token is a sound key even
+/// though clippy's `mutable_key_type` lint cannot tell); every `none()`
+/// token hashes alike.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use taskscope::{CancellationSource, CancellationToken};
+///
+/// let source = CancellationSource::new();
+/// let seen: HashSet<CancellationToken> = [source.token(), source.token(), CancellationToken::none()].into();
+/// assert_eq!(seen.len(), 2);
+/// ```
+impl std::hash::Hash for CancellationToken {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let identity = self.node.as_ref().map_or(std::ptr::null(), Arc::as_ptr);
+        identity.hash(state);
+    }
+}
+
 impl fmt::Debug for CancellationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.node.is_none() {

@@ -12,6 +12,7 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -74,6 +75,8 @@ pub struct TaskHandle<'scope, T, E> {
     scope: Owner<'scope>,
     name: TaskName,
     id: u64,
+    /// Set by [`TaskHandle::abort`], so that joining says so.
+    aborted: AtomicBool,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -92,6 +95,7 @@ impl<'scope, T, E> TaskHandle<'scope, T, E> {
             scope,
             name,
             id,
+            aborted: AtomicBool::new(false),
             _error: PhantomData,
         }
     }
@@ -136,6 +140,34 @@ impl<T, E> TaskHandle<'_, T, E> {
 }
 
 impl<T, E> TaskHandle<'_, T, E> {
+    /// Aborts the task at once (tokio's `abort`): its future is dropped at
+    /// its next `.await` without being asked, so prefer
+    /// [`cancel`](TaskHandle::cancel), which lets it stop cleanly. The scope
+    /// still joins it; awaiting the handle gives `Err(E::from(Cancelled))`
+    /// with a message saying it was aborted, unless it had already finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     let stuck = s.spawn(async {
+    ///         std::future::pending::<()>().await; // never looks at its token
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     });
+    ///     stuck.abort();
+    ///     let err = stuck.await.unwrap_err();
+    ///     assert_eq!(err.to_string(), "operation cancelled: cancellation requested: aborted through its handle");
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+        self.join.abort();
+    }
+
     /// Whether the task has ended (in any way).
     ///
     /// ```
@@ -217,6 +249,11 @@ impl<T, E: TaskError> Future for JoinTask<'_, T, E> {
             Ok(TaskOutput::Panicked) => Err(E::from(Cancelled::new(CancelReason::sibling_failed(
                 format!("{} panicked", handle.name),
             )))),
+            Err(error) if error.is_cancelled() && handle.aborted.load(Ordering::Relaxed) => {
+                Err(E::from(Cancelled::new(CancelReason::message(
+                    "aborted through its handle",
+                ))))
+            }
             // Aborted after the grace period (or its runtime shut down).
             Err(_) => Err(E::from(Cancelled::new(
                 scope

@@ -92,6 +92,21 @@ impl PgServer {
         )
     }
 
+    /// A pool of at most `size` connections that resets each connection
+    /// when it comes back (so no query's `statement_timeout` lingers).
+    pub fn pool(&self, size: usize) -> deadpool_postgres::Pool {
+        use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+        let config: tokio_postgres::Config = self.config().parse().unwrap();
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Clean,
+            },
+        );
+        Pool::builder(manager).max_size(size).build().unwrap()
+    }
+
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -133,6 +148,20 @@ impl Drop for PgServer {
         let _ = self.postgres.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// How many statements that mention `marker` the server is running now
+/// (asked from another connection: `observer`).
+pub async fn running(observer: &tokio_postgres::Client, marker: &str) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+            &[&marker],
+        )
+        .await
+        .expect("cannot read pg_stat_activity")
+        .get(0)
 }
 
 /// A server kept for a whole test binary (in a `static`) is never dropped:
