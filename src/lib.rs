@@ -91,13 +91,17 @@ pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRAC
 /// | `name` | `impl Into<Arc<str>>` | [`ScopeBuilder::name`] |
 /// | `policy` | `fail_fast` (default), `supervise`, `race` | [`ScopeBuilder::policy`], or [`ScopeBuilder::race`] |
 /// | `limit` | `usize` | [`ScopeBuilder::limit`] |
-/// | `grace` | `Duration` | [`ScopeBuilder::grace_period`] |
+/// | `grace_period` | `Duration` | [`ScopeBuilder::grace_period`] |
 /// | `warn_after` | `Duration` | [`ScopeBuilder::warn_after`] |
 /// | `timeout` | `Duration` ("fail" form) | [`ScopeBuilder::timeout`] |
 /// | `move_on_after` | `Duration` ("move on" form: `Ok(None)`) | [`ScopeBuilder::timeout`] + [`ScopeBuilder::run_or_move_on`] |
 /// | `deadline` | `tokio::time::Instant` | [`ScopeBuilder::deadline`] |
-/// | `shield` | `Duration` (required bound) | [`ScopeBuilder::shielded`] |
+/// | `shielded` | `Duration` (required bound) | [`ScopeBuilder::shielded`] |
 /// | `parent` | a [`CancellationToken`] | [`ScopeBuilder::parent`] |
+/// | `cancel_on_exit` | `bool` | [`ScopeBuilder::cancel_on_exit`] |
+///
+/// The keys are the builder's method names (`move_on_after` is the one
+/// that picks a form rather than an option).
 ///
 /// # What it expands to
 ///
@@ -214,7 +218,7 @@ pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRAC
 /// # }
 /// ```
 ///
-/// `grace` and `warn_after`: stubborn tasks are aborted after the grace
+/// `grace_period` and `warn_after`: stubborn tasks are aborted after the grace
 /// period; a warning names them first.
 ///
 /// ```
@@ -223,7 +227,7 @@ pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRAC
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let result = scope!(grace = Duration::from_secs(2), warn_after = Duration::from_secs(1), |s| {
+/// let result = scope!(grace_period = Duration::from_secs(2), warn_after = Duration::from_secs(1), |s| {
 ///     let stubborn = s.spawn(async {
 ///         std::future::pending::<()>().await; // never looks at its token
 ///         Ok::<_, Cancelled>(())
@@ -236,7 +240,7 @@ pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRAC
 /// # }
 /// ```
 ///
-/// `parent` (explicit token passing) and `shield` (cleanup that must run):
+/// `parent` (explicit token passing) and `shielded` (cleanup that must run):
 ///
 /// ```
 /// use std::time::Duration;
@@ -248,7 +252,7 @@ pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRAC
 /// request.cancel();
 /// let cleaned = scope!(parent = request.token(), |s| {
 ///     assert!(s.token().is_cancelled());
-///     let flushed = scope!(shield = Duration::from_secs(5), |cleanup| {
+///     let flushed = scope!(shielded = Duration::from_secs(5), |cleanup| {
 ///         Ok::<_, Cancelled>(!cleanup.token().is_cancelled())
 ///     })
 ///     .await

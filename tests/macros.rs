@@ -100,7 +100,7 @@ async fn scope_macro_limit_and_grace() {
     .await
     .unwrap();
 
-    let result = scope!(grace = Duration::from_millis(50), |s| {
+    let result = scope!(grace_period = Duration::from_millis(50), |s| {
         let stubborn = s.spawn(async {
             sleep(Duration::from_secs(3600)).await;
             Ok::<_, Cancelled>(())
@@ -126,7 +126,7 @@ async fn scope_macro_parent_and_shield() {
 
     let outer = scope!(|outer| {
         outer.cancel();
-        let shielded = scope!(shield = Duration::from_secs(5), |cleanup| {
+        let shielded = scope!(shielded = Duration::from_secs(5), |cleanup| {
             Ok::<_, Cancelled>(cleanup.token().is_cancelled())
         })
         .await
@@ -136,6 +136,42 @@ async fn scope_macro_parent_and_shield() {
     .await
     .unwrap();
     assert!(!outer, "the shield is not cancelled by its parent");
+}
+
+#[taskscope::test(start_paused = true)]
+async fn scope_macro_cancel_on_exit_cancels_the_helpers_when_the_body_returns() {
+    let helper_saw = Arc::new(std::sync::Mutex::new(None));
+    let answer = scope!(cancel_on_exit = true, |s| {
+        let helper_saw = helper_saw.clone();
+        s.spawn(async move {
+            let token = taskscope::token();
+            token.cancelled().await; // a heartbeat that would run forever
+            *helper_saw.lock().unwrap() = token.reason();
+            Err::<(), _>(Cancelled::new(token.reason().unwrap()))
+        });
+        sleep(Duration::from_secs(2)).await;
+        Ok::<_, Cancelled>(42)
+    })
+    .await;
+    // The helper's cancellation is absorbed: the body's value comes back.
+    assert_eq!(answer.unwrap(), 42);
+    let reason = helper_saw.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        reason.root(),
+        &CancelReason::message("the scope's body returned")
+    );
+
+    // Without it the scope waits for its tasks (the default).
+    let waited = scope!(cancel_on_exit = false, |s| {
+        s.spawn(async {
+            sleep(Duration::from_secs(5)).await;
+            Ok::<_, Cancelled>(())
+        });
+        Ok::<_, Cancelled>(tokio::time::Instant::now())
+    })
+    .await
+    .unwrap();
+    assert!(waited.elapsed() >= Duration::from_secs(5));
 }
 
 #[taskscope::test]

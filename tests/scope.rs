@@ -726,7 +726,7 @@ async fn a_task_can_be_cancelled_alone_through_its_handle() {
             }
             Ok::<_, Cancelled>(taskscope::token().is_cancelled())
         });
-        lonely.cancel(CancelReason::message("only you"));
+        lonely.cancel_with(CancelReason::message("only you"));
         let err = lonely.await.unwrap_err();
         assert_eq!(err.reason().root(), &CancelReason::message("only you"));
         assert!(!bystander.await?);

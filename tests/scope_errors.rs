@@ -101,7 +101,7 @@ async fn a_real_failure_after_its_own_handle_cancelled_it_is_reported() {
                 let _ = until_cancelled().await;
                 Err::<(), _>(io::Error::other("rollback failed"))
             });
-            task.cancel(CancelReason::message("not needed"));
+            task.cancel_with(CancelReason::message("not needed"));
             drop(task);
             assert!(!s.token().is_cancelled(), "only the task was cancelled");
             Ok(())
@@ -126,7 +126,7 @@ async fn cancellations_of_work_the_scope_cancelled_itself_are_absorbed() {
             until_cancelled().await?;
             Ok::<_, io::Error>(())
         });
-        one.cancel(CancelReason::message("enough"));
+        one.cancel_with(CancelReason::message("enough"));
         tokio::task::yield_now().await;
         s.cancel();
         Ok("done")

@@ -6,8 +6,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Error, Expr, ExprClosure, Ident, Token};
 
-const ALLOWED: &str = "`name`, `policy`, `limit`, `grace`, `warn_after`, `timeout`, \
-                       `move_on_after`, `deadline`, `shield`, `parent`";
+const ALLOWED: &str = "`name`, `policy`, `limit`, `grace_period`, `warn_after`, `timeout`, \
+                       `move_on_after`, `deadline`, `shielded`, `parent`, `cancel_on_exit`";
 
 struct Input {
     options: Vec<(Ident, Expr)>,
@@ -71,7 +71,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         seen.push(name.clone());
         if matches!(
             name.as_str(),
-            "timeout" | "move_on_after" | "deadline" | "shield"
+            "timeout" | "move_on_after" | "deadline" | "shielded"
         ) {
             if let Some(earlier) = &deadline_option {
                 return Err(Error::new(
@@ -84,11 +84,24 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         builder = match name.as_str() {
             "name" => quote!(#builder.name(#value)),
             "limit" => quote!(#builder.limit(#value)),
-            "grace" => quote!(#builder.grace_period(#value)),
+            "grace_period" => quote!(#builder.grace_period(#value)),
+            "cancel_on_exit" => quote!(#builder.cancel_on_exit(#value)),
             "warn_after" => quote!(#builder.warn_after(#value)),
             "timeout" => quote!(#builder.timeout(#value)),
             "deadline" => quote!(#builder.deadline(#value)),
-            "shield" => quote!(#builder.shielded(#value)),
+            "shielded" => quote!(#builder.shielded(#value)),
+            // The first release's names: say what they are called now.
+            "grace" | "shield" => {
+                let now = if name == "grace" {
+                    "grace_period"
+                } else {
+                    "shielded"
+                };
+                return Err(Error::new(
+                    key.span(),
+                    format!("`{name}` is now `{now}`, as the `ScopeBuilder` method it sets"),
+                ));
+            }
             "parent" => quote!(#builder.parent(&#value)),
             "move_on_after" => {
                 form = quote!(run_or_move_on);
@@ -131,10 +144,10 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         }
         form = quote!(race);
     }
-    if seen.iter().any(|k| k == "shield") && seen.iter().any(|k| k == "parent") {
+    if seen.iter().any(|k| k == "shielded") && seen.iter().any(|k| k == "parent") {
         return Err(Error::new(
             body.span(),
-            "a shielded scope is linked to no parent; drop `parent` or `shield`",
+            "a shielded scope is linked to no parent; drop `parent` or `shielded`",
         ));
     }
     let ExprClosure {

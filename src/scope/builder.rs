@@ -81,6 +81,7 @@ struct Options {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     link: Link,
+    cancel_on_exit: bool,
 }
 
 impl Default for Options {
@@ -93,6 +94,7 @@ impl Default for Options {
             timeout: None,
             deadline: None,
             link: Link::Owner,
+            cancel_on_exit: false,
         }
     }
 }
@@ -387,6 +389,45 @@ impl ScopeBuilder {
         self
     }
 
+    /// When the body returns a value, cancels the tasks still running
+    /// (reason: a message saying the body returned) and then joins them,
+    /// instead of waiting for them to finish on their own (the default, as
+    /// in Trio, Kotlin and `std::thread::scope`). For helpers that live as
+    /// long as the body: a heartbeat, a progress reporter, a prefetcher. A
+    /// body that fails cancels its tasks either way. How the cancelled tasks
+    /// stopped is absorbed; a real failure is still reported.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::{Cancelled, ScopeBuilder};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let answer = ScopeBuilder::new()
+    ///     .cancel_on_exit(true)
+    ///     .run(async |s| {
+    ///         s.spawn(async {
+    ///             let token = taskscope::token();
+    ///             loop {
+    ///                 // a heartbeat, every second, until the body is done
+    ///                 token.run_until_cancelled(tokio::time::sleep(Duration::from_secs(1))).await?;
+    ///             }
+    ///             #[allow(unreachable_code)]
+    ///             Ok::<_, Cancelled>(())
+    ///         });
+    ///         tokio::time::sleep(Duration::from_secs(3)).await; // the real work
+    ///         Ok(42)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(answer, 42);
+    /// # }
+    /// ```
+    pub fn cancel_on_exit(mut self, cancel: bool) -> Self {
+        self.options().cancel_on_exit = cancel;
+        self
+    }
+
     /// The reason the scope is cancelled with if its future is dropped
     /// before it finished (by default a message saying so). A server's
     /// request scope says [`CancelReason::ClientDisconnected`].
@@ -621,6 +662,7 @@ impl ScopeBuilder {
             grace: options.grace,
             warn_after: options.warn_after,
             dropped: self.dropped.take(),
+            cancel_on_exit: options.cancel_on_exit,
         };
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))

@@ -160,7 +160,12 @@ where
                     wait(engine, this.watch, this.watchdog, cx);
                     return Poll::Pending;
                 }
-                Ok(Poll::Ready(Ok(value))) => *this.value = Some(value),
+                Ok(Poll::Ready(Ok(value))) => {
+                    *this.value = Some(value);
+                    if engine.settings.cancel_on_exit {
+                        body_returned(engine);
+                    }
+                }
                 Ok(Poll::Ready(Err(error))) => body_failed(engine, error),
                 Err(payload) => body_panicked(engine, payload),
             }
@@ -198,6 +203,12 @@ fn wait(
         engine.note_cancelled();
         watchdog.poll(engine, cx);
     }
+}
+
+/// `cancel_on_exit`: the body is done, so are the tasks it kept going.
+#[inline(never)]
+fn body_returned(engine: &Engine) {
+    engine.cancel_with(CancelReason::message("the scope's body returned"));
 }
 
 #[inline(never)]

@@ -92,4 +92,7 @@ pub(crate) struct Settings {
     /// The reason the scope is cancelled with if its future is dropped
     /// before it finished; `None` for the default message.
     pub(crate) dropped: Option<CancelReason>,
+    /// Cancel the tasks still running when the body returns (instead of
+    /// waiting for them).
+    pub(crate) cancel_on_exit: bool,
 }

@@ -109,8 +109,8 @@ impl<T, E> TaskHandle<'static, T, E> {
 
 impl<T, E> TaskHandle<'_, T, E> {
     /// Cancels this task alone: its own token (what `taskscope::token()`
-    /// returns inside it) fires with `reason`; its scope and siblings are
-    /// untouched.
+    /// returns inside it) fires with [`CancelReason::Requested`]; its scope
+    /// and siblings are untouched. See [`cancel_with`](TaskHandle::cancel_with).
     ///
     /// ```
     /// use taskscope::{CancelReason, Cancelled};
@@ -122,9 +122,9 @@ impl<T, E> TaskHandle<'_, T, E> {
     ///         taskscope::token().cancelled().await;
     ///         Err::<(), _>(Cancelled::new(taskscope::token().reason().unwrap()))
     ///     });
-    ///     slow.cancel(CancelReason::message("not needed"));
+    ///     slow.cancel();
     ///     let err = slow.await.unwrap_err();
-    ///     assert_eq!(err.reason().root(), &CancelReason::message("not needed"));
+    ///     assert_eq!(err.reason(), &CancelReason::requested());
     ///     assert!(!s.token().is_cancelled());
     ///     Ok::<_, Cancelled>(())
     /// })
@@ -132,7 +132,32 @@ impl<T, E> TaskHandle<'_, T, E> {
     /// .unwrap();
     /// # }
     /// ```
-    pub fn cancel(&self, reason: CancelReason) {
+    pub fn cancel(&self) {
+        self.cancel_with(CancelReason::requested());
+    }
+
+    /// Cancels this task alone, with `reason`.
+    ///
+    /// ```
+    /// use taskscope::{CancelReason, Cancelled};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     let slow = s.spawn(async {
+    ///         taskscope::token().cancelled().await;
+    ///         Err::<(), _>(Cancelled::new(taskscope::token().reason().unwrap()))
+    ///     });
+    ///     slow.cancel_with(CancelReason::message("not needed"));
+    ///     let err = slow.await.unwrap_err();
+    ///     assert_eq!(err.reason().root(), &CancelReason::message("not needed"));
+    ///     Ok::<_, Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn cancel_with(&self, reason: CancelReason) {
         let scope = &*self.scope;
         let own = scope.registry.own_token(self.id, &scope.token());
         cancel_child(&own, reason);
