@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use taskscope::{CancellationSource, CancellationToken, Cancelled};
+use taskscope::{CancellationToken, Cancelled};
 
 /// A stand-in for expensive work on one item.
 fn crunch(item: u64) -> u64 {
@@ -48,21 +48,29 @@ fn drain_queue(queue: &mut Vec<u64>, token: &CancellationToken) -> Vec<u64> {
 
 #[tokio::main]
 async fn main() {
-    let source = CancellationSource::new();
-    source.cancel_after(Duration::from_millis(150));
-
-    let token = source.token();
-    let checked = tokio::task::spawn_blocking(move || process_items(0.., &token));
-    let token = source.token();
-    let drained = tokio::task::spawn_blocking(move || {
-        let mut queue: Vec<u64> = (0..1_000_000).collect();
-        drain_queue(&mut queue, &token)
-    });
-
-    match checked.await.unwrap() {
-        Ok(sum) => println!("  process_items finished: {sum}"),
-        Err(cancelled) => println!("  process_items stopped: {cancelled}"),
-    }
-    let partial = drained.await.unwrap();
-    println!("  drain kept {} results", partial.len());
+    // Both loops are blocking tasks of one scope (`Scope::spawn_blocking`):
+    // each gets its own token, which fires when the scope's 150 ms deadline
+    // does, and the scope joins them before it returns.
+    let result = taskscope::ScopeBuilder::new()
+        .timeout(Duration::from_millis(150))
+        .run_or_move_on(async |s| {
+            let checked = s.spawn_blocking(|token| process_items(0.., &token));
+            // A closure that never fails still names its error type.
+            let drained = s.spawn_blocking(|token| {
+                let mut queue: Vec<u64> = (0..1_000_000).collect();
+                Ok::<_, Cancelled>(drain_queue(&mut queue, &token))
+            });
+            match checked.await {
+                Ok(sum) => println!("  process_items finished: {sum}"),
+                Err(cancelled) => println!("  process_items stopped: {cancelled}"),
+            }
+            let partial = drained.await?;
+            println!("  drain kept {} results", partial.len());
+            Ok::<_, Cancelled>(())
+        })
+        .await;
+    // The body handled both stops itself, so the scope gives its value
+    // (`Some`); had a loop's `Cancelled` been propagated with `?`, the
+    // deadline's `run_or_move_on` would have given `None`.
+    println!("  the scope: {result:?}");
 }

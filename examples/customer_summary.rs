@@ -2,7 +2,9 @@
 //! concurrently, each a task tied to the scope. With the default fail-fast
 //! policy the first failure cancels the other two (they see reason "a
 //! sibling task failed: billing"), the scope joins them, and the caller gets
-//! the billing error — not the cancellation errors it caused.
+//! the billing error *first* — the cancellation errors it caused come after
+//! it, never ahead of it (a real failure is judged by what it is, so it is
+//! never reported behind a cancellation).
 //! Run with `cargo run --example customer_summary`.
 
 use std::io;

@@ -1,10 +1,12 @@
 //! Seed section "Linking Tokens".
 //!
 //! The seed's `SearchAsync`: a per-search timeout linked to the user's
-//! cancellation. The linked token fires when either does; the link is
-//! one-way, so neither cancelling nor dropping the linked source touches the
-//! user's token. (Unlike .NET, the source is not `Dispose`d by hand: dropping
-//! it unlinks it.)
+//! cancellation. One source does both (the seed needs two): linked to the
+//! user's token, with a timer of its own. It fires when either does, and its
+//! own timeout is reported as a timeout, the user's cancel as inherited. The
+//! link is one-way, so neither cancelling nor dropping it touches the user's
+//! token. (Unlike .NET, the source is not `Dispose`d by hand: dropping it
+//! unlinks it.)
 //! Run with `cargo run --example linking`.
 
 use std::time::Duration;
@@ -26,11 +28,12 @@ async fn search(
     latency: Duration,
     user_cancellation: &CancellationToken,
 ) -> Result<String, Cancelled> {
-    // Apply a per-search timeout, but also respect the caller's cancellation.
-    let timeout = CancellationSource::with_timeout(Duration::from_millis(200));
-    let linked = CancellationSource::linked([user_cancellation, &timeout.token()]);
-    execute(query, latency, &linked.token()).await
-} // `linked` and `timeout` dropped here: unlinked from the user's token, timer stopped
+    // Apply a per-search timeout, but also respect the caller's cancellation:
+    // one source, linked to the caller's token, with a timer of its own.
+    let per_search = CancellationSource::linked([user_cancellation]);
+    per_search.cancel_after(Duration::from_millis(200));
+    execute(query, latency, &per_search.token()).await
+} // `per_search` dropped here: unlinked from the user's token, timer stopped
 
 /// The same with a scope: `parent` links it to the user's token, `timeout`
 /// bounds it, and the scope joins whatever the search spawns.

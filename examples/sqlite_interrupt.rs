@@ -57,6 +57,27 @@ fn main() {
         other => println!("  unexpected: {other:?}"),
     }
 
+    // The same query stopped by an explicit cancel from another thread (a
+    // user pressing stop): the callback runs on that thread.
+    let user = CancellationSource::new();
+    println!("running it again; another thread cancels after 200 ms ...");
+    let started = Instant::now();
+    let result = std::thread::scope(|threads| {
+        threads.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            user.cancel_with(taskscope::CancelReason::message("the user pressed stop"));
+        });
+        query_with_token(&conn, LONG_QUERY, &user.token())
+    });
+    match result {
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == ErrorCode::OperationInterrupted =>
+        {
+            println!("  stopped after {:?}: {error}", started.elapsed())
+        }
+        other => println!("  unexpected: {other:?}"),
+    }
+
     let answer: i64 = conn
         .query_row("SELECT 6 * 7", [], |row| row.get(0))
         .unwrap();

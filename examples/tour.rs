@@ -40,6 +40,7 @@ async fn main() {
     let _registration = token.on_cancel(|reason| {
         println!("   callback: the app was cancelled ({reason}), closing the connection pool");
     });
+    println!("   registered; it runs in step 4, when the app is cancelled");
 
     println!("3. A linked source adds a 300 ms timeout to one operation.");
     let operation = CancellationSource::linked([&app.token()]);

@@ -1,19 +1,23 @@
 //! Structured concurrency for Tokio, built on cancellation tokens in the
 //! style of .NET's `CancellationTokenSource` / `CancellationToken`.
 //!
-//! This release holds the cancellation layer everything else stands on:
+//! Every task has an owner, every owner stops its tasks when it fails, and
+//! every long operation stops when a request is aborted, a timeout fires or
+//! the process shuts down.
 //!
-//! * [`CancellationSource`] triggers cancellation; [`CancellationToken`]
-//!   observes it. Only a source can cancel.
-//! * Sources can be [linked](CancellationSource::linked) to any number of
-//!   parents, cancel themselves [after a timeout](CancellationSource::with_timeout)
-//!   on tokio's clock, and say [why](CancelReason) they were cancelled.
-//! * Tokens can be [checked](CancellationToken::check) (`?` turns
-//!   cancellation into a [`Cancelled`] error), [awaited](CancellationToken::cancelled),
-//!   used to [stop any future](CancellableExt), and can run
-//!   [callbacks](CancellationToken::on_cancel) on cancel.
+//! | you want | use | |
+//! |---|---|---|
+//! | to stop work you started, and say why | [`CancellationSource`] / [`CancellationToken`] | tokens |
+//! | tasks that cannot outlive their owner | [`scope()`], [`scope!`], [`ScopeBuilder`] | scopes |
+//! | a whole program that shuts down on a signal | [`#[taskscope::main]`](macro@main) | host |
+//! | a request whose work stops when its client leaves | [`axum::RequestScopeLayer`] (feature `axum`) | integrations |
+//! | database queries stopped on the server | [`postgres::PgCancelExt`] (feature `postgres`) | integrations |
+//! | to see what is running | [`tree()`], SIGQUIT under `main` | observability |
 //!
-//! # Example
+//! # Tokens
+//!
+//! Only a source cancels; a token observes. Tokens link, carry a reason and
+//! a deadline, run callbacks and stop any future.
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,7 +46,78 @@
 //! # }
 //! ```
 //!
-//! See `docs/` in the repository for the guarantees and the benchmarks.
+//! # Scopes
+//!
+//! A scope runs its body in the caller's task, spawns tasks tied to it, and
+//! does not finish before all of them have. The first real failure cancels
+//! the rest; a panic is resumed after everyone has been joined.
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskscope::{scope, Cancelled};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let total = scope!(timeout = Duration::from_secs(5), |s| {
+//!     let a = s.spawn(async { Ok::<_, Cancelled>(1) });
+//!     let b = s.spawn(async { Ok(2) });
+//!     Ok(a.await? + b.await?)
+//! })
+//! .await
+//! .unwrap();
+//! assert_eq!(total, 3);
+//! # }
+//! ```
+//!
+//! # The host
+//!
+//! `#[taskscope::main]` runs `main` in a root scope that SIGINT/SIGTERM
+//! cancel, with a shutdown grace period and exit codes; `#[taskscope::test]`
+//! fails a test whose tasks outlive it.
+//!
+//! ```no_run
+//! #[taskscope::main(shutdown_grace = "10s")]
+//! async fn main() {
+//!     taskscope::token().cancelled().await; // until Ctrl-C
+//! }
+//! ```
+//!
+//! # Integrations
+//!
+//! They use only the public API ([`ScopeHandle`], [`ScopeBuilder::within`]),
+//! so you can write your own. With the `axum` feature every request gets a
+//! scope whose token fires when the client disconnects:
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # mod with_axum {
+//! use axum::{routing::get, Router};
+//! use taskscope::CancellationToken;
+//!
+//! async fn search(token: CancellationToken) -> &'static str {
+//!     token.cancelled().await; // the client left, or the server stops
+//!     ""
+//! }
+//!
+//! #[taskscope::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     taskscope::axum::serve(listener, Router::new().route("/search", get(search))).await
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
+//! With the `postgres` feature, `client.cancellable().query(…)` stops the
+//! query on the PostgreSQL server when the token fires (see [`postgres`]).
+//!
+//! # Modules
+//!
+//! The crate root holds tokens, scopes and the macros. [`axum`] and
+//! [`postgres`] are the integrations. The repository's `docs/` folder has the
+//! guide (the .NET walkthrough retold), the guarantees and where each is
+//! tested, the mapping from .NET, a comparison with other libraries, and the
+//! benchmarks.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

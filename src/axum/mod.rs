@@ -1,4 +1,4 @@
-//! Request scopes for [axum] servers (feature `axum`): ASP.NET Core's
+//! Request scopes for [axum](https://docs.rs/axum/0.8) servers (feature `axum`): ASP.NET Core's
 //! `HttpContext.RequestAborted` for Rust.
 //!
 //! * [`RequestScopeLayer`] gives every request its own [`Scope`](crate::Scope),

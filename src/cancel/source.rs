@@ -173,6 +173,28 @@ impl CancellationSource {
     /// assert!(token.reason().unwrap().is_timeout());
     /// # }
     /// ```
+    ///
+    /// # Keep the source
+    ///
+    /// The timer belongs to the source: `with_timeout(d).token()` drops the
+    /// source at once, and its token never fires (as dropping a .NET
+    /// `CancellationTokenSource` disposes its timer). Bind the source to a
+    /// variable that lives as long as the work:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::CancellationSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lost = CancellationSource::with_timeout(Duration::from_secs(1)).token();
+    /// let kept = CancellationSource::with_timeout(Duration::from_secs(1));
+    /// tokio::time::sleep(Duration::from_secs(2)).await;
+    /// assert!(!lost.is_cancelled()); // its source, and so its timer, are gone
+    /// assert!(kept.is_cancelled());
+    /// # }
+    /// ```
+    #[must_use = "the timer belongs to the source: keep the source as long as its tokens are used"]
     pub fn with_timeout(timeout: Duration) -> Self {
         let source = CancellationSource::new();
         source.cancel_after(timeout);
@@ -200,6 +222,7 @@ impl CancellationSource {
     /// assert!(source.token().reason().unwrap().is_timeout());
     /// # }
     /// ```
+    #[must_use = "the timer belongs to the source: keep the source as long as its tokens are used"]
     pub fn with_deadline(deadline: Instant) -> Self {
         let source = CancellationSource::new();
         source.cancel_at(deadline);
