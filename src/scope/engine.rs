@@ -172,7 +172,8 @@ impl Engine {
                 .set((key, tokio::time::Instant::now()))
                 .is_err()
             {
-                // Listed meanwhile (by a dropped scope's watchdog): undo ours.
+                // Listed meanwhile by another thread (a scope nested in this
+                // one listing its ancestors while this one lists itself): undo ours.
                 unlist(engine.parent.as_deref(), key);
             }
             match &engine.parent {
