@@ -111,6 +111,19 @@
 //! With the `postgres` feature, `client.cancellable().query(…)` stops the
 //! query on the PostgreSQL server when the token fires (see [`postgres`]).
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `host` | yes | `#[taskscope::main]`, `#[taskscope::test]`, [`run_main`]: signals and the multi-thread runtime |
+//! | `axum` | no | request scopes for axum servers ([`axum`]) |
+//! | `postgres` | no | tokio-postgres queries cancelled on the server ([`postgres`]) |
+//! | `anyhow` | no | `anyhow::Error` as a scope's error type |
+//! | `serde` | no | `Serialize` for task-tree snapshots |
+//!
+//! Tokens and scopes need only tokio's `rt`, `time` and `sync`: with
+//! `default-features = false` they run on any tokio runtime.
+//!
 //! # Modules
 //!
 //! The crate root holds tokens, scopes and the macros. [`axum`] and
@@ -130,7 +143,7 @@ mod cancel;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 // tokio has no signal support under `--cfg loom`; the models do not need it.
-#[cfg(not(loom))]
+#[cfg(all(feature = "host", not(loom)))]
 mod host;
 mod loom;
 mod scope;
@@ -147,7 +160,8 @@ pub use scope::{
     TaskHandle, TaskSnapshot, TreeSnapshot, Untyped, DEFAULT_WARN_AFTER,
 };
 
-#[cfg(not(loom))]
+#[cfg(all(feature = "host", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "host")))]
 pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE};
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -426,6 +440,7 @@ pub use taskscope_macros::test;
 #[cfg(not(loom))]
 pub mod __private {
     //! Used by the macros' expansions; not part of the API.
+    #[cfg(feature = "host")]
     pub use crate::host::run_test;
     pub use tokio;
 }
