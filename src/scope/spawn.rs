@@ -228,18 +228,16 @@ where
                 .expect("a task polled after it finished");
             match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => None,
-                Ok(Poll::Ready(result)) => {
-                    // Read inside the ambient scope, where the task's own
-                    // token is.
-                    let was_cancelled = current::with(|a| a.is_some_and(Ambient::is_cancelled));
-                    Some((Ok(result), was_cancelled))
-                }
-                Err(payload) => Some((Err(payload), true)),
+                Ok(Poll::Ready(result)) => Some(Ok(result)),
+                Err(payload) => Some(Err(payload)),
             }
         });
-        let Some((result, was_cancelled)) = polled else {
+        let Some(result) = polled else {
             return Poll::Pending;
         };
+        // Back in this future: the ambient value holds the task's own token,
+        // if the task asked for one.
+        let was_cancelled = this.ambient.as_ref().is_some_and(Ambient::is_cancelled);
         // The future is done; drop it now, inside its scope (invariant 1).
         current::enter(this.ambient, || future.set(None));
         let ambient = this.ambient.take().expect("a task completes once");
