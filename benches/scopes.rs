@@ -172,53 +172,12 @@ fn spawn_cancel(c: &mut Criterion) {
     g.finish();
 }
 
-fn nested_open_exit(c: &mut Criterion) {
-    let rt = runtime();
-    let mut g = c.benchmark_group("nested scope open+exit");
-    g.bench_function("taskscope", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                taskscope::scope(async |_outer| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let inner =
-                            taskscope::scope(async |_s| Ok::<_, Cancelled>(black_box(1))).await;
-                        black_box(inner.unwrap());
-                    }
-                    Ok::<_, Cancelled>(start.elapsed())
-                })
-                .await
-                .unwrap()
-            })
-        })
-    });
-    g.bench_function("TaskTracker + child token", |b| {
-        let parent = UtilToken::new();
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let token = parent.child_token();
-                    let tracker = TaskTracker::new();
-                    tracker.close();
-                    tracker.wait().await;
-                    black_box(token);
-                }
-                start.elapsed()
-            })
-        })
-    });
-    g.finish();
-}
-
-/// On a current-thread runtime: the task runs as soon as the scope waits,
-/// so the case measures the scope, not a wake-up across threads.
-fn one_task_scope(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut g = c.benchmark_group("scope with one trivial task");
+/// A nested scope opened and closed `iters` times inside an outer scope,
+/// spawning `tasks` trivial tasks each time, against the same work with a
+/// tokio-util child token and a `TaskTracker` (create, spawn, close, wait,
+/// drop).
+fn scope_against_tracker(c: &mut Criterion, group: &str, rt: &Runtime, tasks: usize) {
+    let mut g = c.benchmark_group(group);
     g.bench_function("taskscope", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -226,7 +185,9 @@ fn one_task_scope(c: &mut Criterion) {
                     let start = Instant::now();
                     for _ in 0..iters {
                         let inner = taskscope::scope(async |s| {
-                            s.spawn(async { Ok::<_, Cancelled>(()) });
+                            for _ in 0..tasks {
+                                s.spawn(async { Ok::<_, Cancelled>(()) });
+                            }
                             Ok::<_, Cancelled>(black_box(1))
                         })
                         .await;
@@ -247,7 +208,9 @@ fn one_task_scope(c: &mut Criterion) {
                 for _ in 0..iters {
                     let token = parent.child_token();
                     let tracker = TaskTracker::new();
-                    tracker.spawn(async {});
+                    for _ in 0..tasks {
+                        tracker.spawn(async {});
+                    }
                     tracker.close();
                     tracker.wait().await;
                     black_box(token);
@@ -257,6 +220,20 @@ fn one_task_scope(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn nested_open_exit(c: &mut Criterion) {
+    scope_against_tracker(c, "nested scope open+exit", &runtime(), 0);
+}
+
+/// On a current-thread runtime: the task runs as soon as the scope waits,
+/// so the case measures the scope, not a wake-up across threads.
+fn one_task_scope(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    scope_against_tracker(c, "scope with one trivial task", &rt, 1);
 }
 
 // ---- memory per idle task ---------------------------------------------------
