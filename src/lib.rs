@@ -147,6 +147,8 @@ pub mod postgres;
 mod host;
 mod loom;
 mod scope;
+#[cfg(not(loom))]
+pub mod service;
 
 pub use cancel::{
     CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled, DropGuard,
@@ -156,13 +158,15 @@ pub use cancel::{
 
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer,
-    RunState, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, ScopeSnapshot, TaskError,
-    TaskHandle, TaskSnapshot, TreeSnapshot, Untyped, DEFAULT_WARN_AFTER,
+    Ready, RunState, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, ScopeSnapshot,
+    StartError, TaskError, TaskHandle, TaskSnapshot, TreeSnapshot, Untyped, DEFAULT_WARN_AFTER,
 };
 
 #[cfg(all(feature = "host", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "host")))]
-pub use host::{exit_code, run_main, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE};
+pub use host::{
+    exit_code, run_main, shutdown_grace, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE,
+};
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
 ///

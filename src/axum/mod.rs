@@ -20,6 +20,10 @@
 //!   scope (or a token you give): when that is cancelled the server stops
 //!   accepting, in-flight requests get a drain period to finish, then their
 //!   tokens fire, and everything is joined.
+//! * [`probes`] answers `/readyz` and `/livez` from a
+//!   [`Readiness`](crate::service::Readiness), which a
+//!   [`ServiceSet`](crate::service::ServiceSet) turns off as soon as a
+//!   shutdown begins.
 //!
 //! # Examples
 //!
@@ -53,10 +57,12 @@
 
 mod extract;
 mod layer;
+mod probes;
 mod serve;
 
 pub use extract::{MissingRequestScope, RequestScope};
 pub use layer::{RequestScopeLayer, RequestScopeService, ResponseFuture};
+pub use probes::probes;
 pub use serve::{serve, Serve, DEFAULT_DRAIN_PERIOD};
 
 /// The error type of a request scope's tasks: any error, boxed.

@@ -228,6 +228,28 @@ impl<E> ScopeHandle<E> {
         tree::snapshot(&self.engine)
     }
 
+    /// Says what the scope is doing, in a few words the task tree shows
+    /// after its state (`[draining]`), and [`ScopeSnapshot::status`]
+    /// holds; `None` clears it. A service shows its shutdown phase this
+    /// way. It changes nothing about how the scope runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("importer").run(async |s| {
+    ///     s.handle().set_status(Some("reading batch 3"));
+    ///     let snapshot = s.snapshot();
+    ///     assert_eq!(snapshot.status.as_deref(), Some("reading batch 3"));
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn set_status(&self, status: Option<&str>) {
+        self.engine.registry.set_status(status.map(Arc::from));
+    }
+
     /// The same handle, forgetting the error type.
     ///
     /// ```

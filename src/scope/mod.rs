@@ -9,7 +9,8 @@
 //! * the face: [`Scope<E>`](Scope) (`typed.rs`), what a body spawns with;
 //!   [`ScopeHandle`] (`handle.rs`), an owned handle to a live scope;
 //!   [`TaskHandle`] (`task.rs`); [`ScopeBuilder`] and the entry functions
-//!   (`builder.rs`); [`race`] (`race.rs`); [`TaskError`] (`task_error.rs`),
+//!   (`builder.rs`); [`race`] (`race.rs`); [`Scope::start`] and
+//!   [`Ready`] (`start.rs`); [`TaskError`] (`task_error.rs`),
 //!   which tells a cancellation from a real failure; [`ScopeError`]
 //!   (`error.rs`);
 //! * the engine (`engine.rs`), which does not know `E` and composes parts
@@ -42,6 +43,7 @@ mod registry;
 mod settings;
 mod spawn;
 mod stack;
+mod start;
 mod task;
 mod task_error;
 mod tree;
@@ -54,6 +56,7 @@ pub use error::{ScopeClosed, ScopeError};
 pub use handle::{current_scope, ScopeHandle, Untyped};
 pub use race::{race, Racer};
 pub use settings::Policy;
+pub use start::{Ready, StartError};
 pub use task::{JoinTask, TaskHandle};
 pub use task_error::TaskError;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};

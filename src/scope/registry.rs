@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -69,6 +69,9 @@ pub(crate) struct RunningTask {
 struct State<C> {
     tasks: HashMap<u64, Tracked, BuildHasherDefault<IdHasher>>,
     children: Slab<Weak<C>>,
+    /// What the scope's owner says it is doing (a service's phase), for
+    /// the tree.
+    status: Option<Arc<str>>,
 }
 
 impl<C> Default for State<C> {
@@ -76,6 +79,7 @@ impl<C> Default for State<C> {
         State {
             tasks: HashMap::default(),
             children: Slab::new(),
+            status: None,
         }
     }
 }
@@ -103,6 +107,16 @@ impl<C> Registry<C> {
     fn lock(&self) -> MutexGuard<'_, Option<Box<State<C>>>> {
         // No code that can panic runs under the lock (invariant 5).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets (or, with `None`, clears) the status the tree shows.
+    pub(crate) fn set_status(&self, status: Option<Arc<str>>) {
+        self.lock().get_or_insert_default().status = status;
+    }
+
+    /// The status the tree shows, if one is set.
+    pub(crate) fn status(&self) -> Option<Arc<str>> {
+        self.lock().as_ref()?.status.clone()
     }
 
     /// Remembers task `id`, spawned as `abort` (invariant 1).

@@ -68,6 +68,10 @@ pub struct ScopeSnapshot {
     pub cancelled_for: Option<Duration>,
     /// Why it was cancelled, if it was.
     pub reason: Option<String>,
+    /// What its owner says it is doing, if it said (see
+    /// [`ScopeHandle::set_status`](crate::ScopeHandle::set_status)): a
+    /// service's phase, say.
+    pub status: Option<String>,
     /// Its tasks still running.
     pub tasks: Vec<TaskSnapshot>,
     /// Scopes opened inside it (by its body or its tasks) that are alive.
@@ -213,6 +217,7 @@ fn snapshot_here(engine: &Engine) -> Option<ScopeSnapshot> {
         cancelled_for: cancelled_at
             .map(|at| tokio::time::Instant::now().saturating_duration_since(at)),
         reason: engine.cancel.reason().map(|r| r.to_string()),
+        status: engine.registry.status().map(|s| s.to_string()),
         tasks,
         scopes: Vec::new(),
     })
@@ -228,6 +233,7 @@ impl ScopeSnapshot {
             age: self.age,
             cancelled_for: self.cancelled_for,
             reason: self.reason.clone(),
+            status: self.status.clone(),
             tasks: self.tasks.clone(),
             scopes: Vec::new(),
         }
@@ -289,6 +295,7 @@ impl fmt::Debug for ScopeSnapshot {
             .field("age", &self.age)
             .field("cancelled_for", &self.cancelled_for)
             .field("reason", &self.reason)
+            .field("status", &self.status)
             .field("tasks", &self.tasks)
             .field("scopes", &format_args!("[{} nested]", self.scopes.len()))
             .finish()
@@ -342,6 +349,9 @@ impl fmt::Display for ScopeSnapshot {
                 label(&node.name, &node.location),
                 node.state
             )?;
+            if let Some(status) = &node.status {
+                write!(f, " [{status}]")?;
+            }
             match (node.cancelled_for, &node.reason) {
                 (Some(ago), Some(reason)) => writeln!(f, " {} ago: {reason}", seconds(ago))?,
                 _ => writeln!(f, " {}", seconds(node.age))?,

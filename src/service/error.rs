@@ -1,0 +1,116 @@
+//! Why a service, or a set of services, stopped for good.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cancel::Cancelled;
+use crate::scope::TaskError;
+
+/// The error type of a service's own failures, once converted.
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Why a service gave up, or why starting one failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The service failed and its policy does not restart it
+    /// ([`Restart::Never`](super::Restart::Never), or a failure while it
+    /// was being stopped).
+    Failed {
+        /// The service's name.
+        service: Arc<str>,
+        /// Which run failed, counted from 1.
+        attempt: u32,
+        /// Its error.
+        error: BoxError,
+    },
+    /// The service failed again after `restarts` restarts within `window`:
+    /// its restart budget is spent.
+    BudgetSpent {
+        /// The service's name.
+        service: Arc<str>,
+        /// The restarts the budget allowed.
+        restarts: u32,
+        /// The window they were counted in.
+        window: Duration,
+        /// The last failure.
+        error: BoxError,
+    },
+    /// A service given to [`ServiceSet::start`](super::ServiceSet::start)
+    /// ended before it called [`ServiceContext::ready`](super::ServiceContext::ready).
+    NotReady {
+        /// The service's name.
+        service: Arc<str>,
+    },
+    /// Work stopped because it was cancelled: not a failure of a service.
+    Cancelled(Cancelled),
+}
+
+impl ServiceError {
+    /// The name of the service it is about, if any.
+    ///
+    /// ```
+    /// use taskscope::service::ServiceError;
+    /// let err = ServiceError::NotReady { service: "http".into() };
+    /// assert_eq!(err.service(), Some("http"));
+    /// ```
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            ServiceError::Failed { service, .. }
+            | ServiceError::BudgetSpent { service, .. }
+            | ServiceError::NotReady { service } => Some(service),
+            ServiceError::Cancelled(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::Failed {
+                service,
+                attempt,
+                error,
+            } => write!(f, "service `{service}` failed (run {attempt}): {error}"),
+            ServiceError::BudgetSpent {
+                service,
+                restarts,
+                window,
+                error,
+            } => write!(
+                f,
+                "service `{service}` gave up: failed again after {restarts} restarts within {window:?}: {error}"
+            ),
+            ServiceError::NotReady { service } => {
+                write!(f, "service `{service}` ended before it was ready")
+            }
+            ServiceError::Cancelled(cancelled) => write!(f, "{cancelled}"),
+        }
+    }
+}
+
+impl Error for ServiceError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ServiceError::Failed { error, .. } | ServiceError::BudgetSpent { error, .. } => {
+                Some(error.as_ref())
+            }
+            ServiceError::Cancelled(cancelled) => Some(cancelled),
+            ServiceError::NotReady { .. } => None,
+        }
+    }
+}
+
+impl From<Cancelled> for ServiceError {
+    fn from(cancelled: Cancelled) -> Self {
+        ServiceError::Cancelled(cancelled)
+    }
+}
+
+impl TaskError for ServiceError {
+    fn is_cancellation(&self) -> bool {
+        matches!(self, ServiceError::Cancelled(_))
+    }
+}
