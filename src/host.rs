@@ -51,7 +51,9 @@ static SHUTDOWN_GRACE: Mutex<Option<Duration>> = Mutex::new(None);
 /// assert_eq!(taskscope::shutdown_grace(), None); // not under run_main
 /// ```
 pub fn shutdown_grace() -> Option<Duration> {
-    *SHUTDOWN_GRACE.lock().unwrap_or_else(PoisonError::into_inner)
+    *SHUTDOWN_GRACE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The error type of the root scope: the application's own error, or the
@@ -139,7 +141,9 @@ where
     // Made here, outside the async block, so the root scope's location is
     // the caller's `main`.
     let builder = ScopeBuilder::new().name(name);
-    *SHUTDOWN_GRACE.lock().unwrap_or_else(PoisonError::into_inner) = Some(grace);
+    *SHUTDOWN_GRACE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(grace);
     let code = runtime.block_on(async move {
         let shutdown = CancellationSource::new();
         let mut signals = Signals::new();

@@ -16,13 +16,16 @@ async fn start_returns_the_value_the_task_sends_and_the_task_runs_on() {
         .run(async |s| {
             let served = served.clone();
             let addr = s
-                .start("listener", move |ready: Ready<std::net::SocketAddr>| async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").await?;
-                    ready.send(listener.local_addr()?);
-                    let (_conn, _) = listener.accept().await?;
-                    served.store(true, Ordering::SeqCst);
-                    Ok(())
-                })
+                .start(
+                    "listener",
+                    move |ready: Ready<std::net::SocketAddr>| async move {
+                        let listener = TcpListener::bind("127.0.0.1:0").await?;
+                        ready.send(listener.local_addr()?);
+                        let (_conn, _) = listener.accept().await?;
+                        served.store(true, Ordering::SeqCst);
+                        Ok(())
+                    },
+                )
                 .await
                 .map_err(StartError::into_error)?;
             TcpStream::connect(addr).await?;
@@ -31,7 +34,10 @@ async fn start_returns_the_value_the_task_sends_and_the_task_runs_on() {
         .await
         .unwrap();
     assert!(result.ip().is_loopback());
-    assert!(served.load(Ordering::SeqCst), "the scope joined the started task");
+    assert!(
+        served.load(Ordering::SeqCst),
+        "the scope joined the started task"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +50,9 @@ async fn a_failure_before_ready_goes_to_the_caller_not_the_scope() {
                 })
                 .await;
             match started {
-                Err(StartError::Failed(error)) => assert_eq!(error.kind(), io::ErrorKind::AddrInUse),
+                Err(StartError::Failed(error)) => {
+                    assert_eq!(error.kind(), io::ErrorKind::AddrInUse)
+                }
                 other => panic!("expected the task's error, got {other:?}"),
             }
             Ok::<_, io::Error>("the scope is not failed")
@@ -76,7 +84,9 @@ async fn a_failure_after_ready_fails_the_scope() {
 async fn a_task_that_ends_unready_is_reported() {
     ScopeBuilder::new()
         .run(async |s| {
-            let started = s.start("quitter", |_ready: Ready<u8>| async { Ok(()) }).await;
+            let started = s
+                .start("quitter", |_ready: Ready<u8>| async { Ok(()) })
+                .await;
             assert!(matches!(started, Err(StartError::NotReady)), "{started:?}");
             Ok::<_, Cancelled>(())
         })

@@ -6,9 +6,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskscope::service::{
-    Backoff, OnGiveUp, ReadyState, Restart, Service, ServiceError, Services,
-};
+use taskscope::service::{Backoff, OnGiveUp, ReadyState, Restart, Service, ServiceError, Services};
 use taskscope::{CancelReason, CancellationSource, ScopeBuilder};
 use tokio::time::Instant;
 
@@ -54,7 +52,10 @@ async fn sync_data(run: u32, fail_on: &[u32], log: &Log, t0: Instant) -> io::Res
         .run_until_cancelled(tokio::time::sleep(Duration::from_secs(10)))
         .await
     {
-        push(log, format!("cancelled {run} at {}s", t0.elapsed().as_secs()));
+        push(
+            log,
+            format!("cancelled {run} at {}s", t0.elapsed().as_secs()),
+        );
         return Err(cancelled.into());
     }
     if fail_on.contains(&run) {
@@ -88,7 +89,12 @@ async fn a_failed_sync_retries_after_30_s_and_a_good_one_after_5_min() {
     // comes while waiting for the next.
     assert_eq!(
         lines(&log),
-        ["start 1 at 0s", "start 2 at 40s", "start 3 at 350s", "start 4 at 660s"]
+        [
+            "start 1 at 0s",
+            "start 2 at 40s",
+            "start 3 at 350s",
+            "start 4 at 660s"
+        ]
     );
 }
 
@@ -107,7 +113,11 @@ async fn a_shutdown_during_the_delay_exits_at_once() {
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(lines(&log), ["start 1 at 0s"]);
-    assert_eq!(t0.elapsed(), Duration::from_secs(100), "no wait after the shutdown");
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(100),
+        "no wait after the shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -123,7 +133,10 @@ async fn a_shutdown_during_a_sync_cancels_it_and_is_not_a_failure() {
             .await
     })
     .await;
-    assert!(result.is_ok(), "a cancelled sync is not an error: {result:?}");
+    assert!(
+        result.is_ok(),
+        "a cancelled sync is not an error: {result:?}"
+    );
     assert_eq!(lines(&log), ["start 1 at 0s", "cancelled 1 at 5s"]);
 }
 
@@ -137,14 +150,22 @@ async fn restarts_back_off_exponentially_until_the_budget_is_spent() {
         .run(|ctx| {
             let starts = starts.clone();
             async move {
-                push(&starts, format!("{} at {}s", ctx.attempt(), t0.elapsed().as_secs()));
+                push(
+                    &starts,
+                    format!("{} at {}s", ctx.attempt(), t0.elapsed().as_secs()),
+                );
                 Err::<(), _>(io::Error::other("connection refused"))
             }
         })
         .await;
     assert_eq!(lines(&starts), ["1 at 0s", "2 at 1s", "3 at 3s", "4 at 7s"]);
     match result {
-        Err(ServiceError::BudgetSpent { service, restarts: 3, error, .. }) => {
+        Err(ServiceError::BudgetSpent {
+            service,
+            restarts: 3,
+            error,
+            ..
+        }) => {
             assert_eq!(&*service, "flaky");
             assert_eq!(error.to_string(), "connection refused");
         }
@@ -173,7 +194,10 @@ async fn restart_never_and_on_failure_end_after_ok() {
         .restart(Restart::Never)
         .run(|_| async { Err::<(), _>(io::Error::other("boom")) })
         .await;
-    assert!(matches!(failed, Err(ServiceError::Failed { attempt: 1, .. })));
+    assert!(matches!(
+        failed,
+        Err(ServiceError::Failed { attempt: 1, .. })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,7 +237,9 @@ async fn a_cancellation_error_nobody_asked_for_is_a_failure_and_restarts() {
 #[test]
 #[should_panic(expected = "`every` repeats the service")]
 fn every_with_another_restart_policy_is_rejected() {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let _ = runtime.block_on(
         Service::new("conflict")
             .every(Duration::from_secs(1))
@@ -250,7 +276,13 @@ async fn zero_and_max_durations_are_accepted() {
 
 /// A service that says it is ready, records its phases, and stops when its
 /// token fires.
-fn recorder(log: &Log) -> impl FnMut(taskscope::service::ServiceContext) -> futures_util::future::BoxFuture<'static, io::Result<()>> + Send + 'static {
+fn recorder(
+    log: &Log,
+) -> impl FnMut(
+    taskscope::service::ServiceContext,
+) -> futures_util::future::BoxFuture<'static, io::Result<()>>
+       + Send
+       + 'static {
     let log = log.clone();
     move |ctx| {
         let log = log.clone();
@@ -326,7 +358,11 @@ async fn the_tree_shows_each_service_phase_and_a_stubborn_one_is_aborted() {
     // Drain (2 s) and grace (3 s) after the shutdown at 1 s: aborted at 6 s.
     assert_eq!(t0.elapsed(), Duration::from_secs(6));
     let trees = lines(&phases).join("\n");
-    for phase in ["[run 1]", "[draining, up to 2s]", "[cancelled, grace period 3s]"] {
+    for phase in [
+        "[run 1]",
+        "[draining, up to 2s]",
+        "[cancelled, grace period 3s]",
+    ] {
         assert!(trees.contains(phase), "no {phase} in:\n{trees}");
     }
 }
@@ -336,11 +372,15 @@ async fn a_service_that_gives_up_stops_the_others_in_order_and_fails_the_set() {
     let log = log();
     let result = Services::new()
         .run(async |services| {
-            services.start(Service::new("database"), recorder(&log)).await?;
+            services
+                .start(Service::new("database"), recorder(&log))
+                .await?;
             let worker = Service::new("worker")
                 .retry_after(Duration::from_secs(1))
                 .budget(2, Duration::from_secs(60));
-            services.spawn(worker, |_| async { Err::<(), _>(io::Error::other("queue gone")) });
+            services.spawn(worker, |_| async {
+                Err::<(), _>(io::Error::other("queue gone"))
+            });
             Ok(())
         })
         .await;
@@ -386,7 +426,10 @@ async fn readiness_turns_on_after_start_and_off_before_any_drain() {
     })
     .await;
     assert!(result.is_ok());
-    assert_eq!(lines(&log), ["after start: ready", "draining while stopping"]);
+    assert_eq!(
+        lines(&log),
+        ["after start: ready", "draining while stopping"]
+    );
 }
 
 #[tokio::test]
@@ -425,11 +468,17 @@ async fn a_service_that_gives_up_before_ready_fails_start() {
                 .retry_after(Duration::from_secs(1))
                 .budget(1, Duration::from_secs(60));
             let started = services
-                .start(bind, |_ctx: taskscope::service::ServiceContext<u16>| async {
-                    Err::<(), _>(io::Error::new(io::ErrorKind::AddrInUse, "port taken"))
-                })
+                .start(
+                    bind,
+                    |_ctx: taskscope::service::ServiceContext<u16>| async {
+                        Err::<(), _>(io::Error::new(io::ErrorKind::AddrInUse, "port taken"))
+                    },
+                )
                 .await;
-            assert!(matches!(&started, Err(ServiceError::BudgetSpent { .. })), "{started:?}");
+            assert!(
+                matches!(&started, Err(ServiceError::BudgetSpent { .. })),
+                "{started:?}"
+            );
             started.map(drop)
         })
         .await;
@@ -442,13 +491,20 @@ async fn the_shutdown_budget_names_the_services_that_do_not_fit() {
         .shutdown_grace(Duration::from_secs(10))
         .unready_delay(Duration::from_secs(1))
         .run(async |services| {
-            services.spawn(Service::new("a").grace_period(Duration::from_secs(4)), |_| async { Ok::<_, io::Error>(()) });
+            services.spawn(
+                Service::new("a").grace_period(Duration::from_secs(4)),
+                |_| async { Ok::<_, io::Error>(()) },
+            );
             assert!(services.check_shutdown_budget().is_ok());
-            services.spawn(Service::new("b").drain(Duration::from_secs(5)), |_| async { Ok::<_, io::Error>(()) });
+            services.spawn(Service::new("b").drain(Duration::from_secs(5)), |_| async {
+                Ok::<_, io::Error>(())
+            });
             let over = services.check_shutdown_budget().unwrap_err();
             assert_eq!(over.services, ["a", "b"]);
             assert_eq!(over.needed, Duration::from_secs(1 + 4 + 5 + 5));
-            assert!(over.to_string().contains("shorten the drain or grace periods of: a, b"));
+            assert!(over
+                .to_string()
+                .contains("shorten the drain or grace periods of: a, b"));
             Ok(())
         })
         .await

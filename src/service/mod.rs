@@ -43,11 +43,11 @@
 mod error;
 mod policy;
 mod readiness;
-mod service;
+mod runs;
 mod set;
 
 pub use error::{BoxError, ServiceError};
 pub use policy::{Backoff, OnGiveUp, Restart};
-pub use readiness::{ReadyState, Readiness};
-pub use service::{Service, ServiceContext, DEFAULT_SERVICE_GRACE};
+pub use readiness::{Readiness, ReadyState};
+pub use runs::{Service, ServiceContext, DEFAULT_SERVICE_GRACE};
 pub use set::{OverBudget, ServiceSet, Services};

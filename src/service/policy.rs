@@ -206,11 +206,25 @@ mod tests {
         let b = Backoff::fixed(Duration::from_secs(10)).jitter(0.5);
         for _ in 0..200 {
             let d = b.delay(1);
-            assert!(d <= Duration::from_secs(10) && d >= Duration::from_secs(5), "{d:?}");
+            assert!(
+                d <= Duration::from_secs(10) && d >= Duration::from_secs(5),
+                "{d:?}"
+            );
         }
-        assert_eq!(Backoff::fixed(Duration::from_secs(1)).jitter(f64::NAN).jitter, 0.0);
-        assert_eq!(Backoff::fixed(Duration::from_secs(1)).jitter(7.0).jitter, 1.0);
-        assert_eq!(Backoff::fixed(Duration::from_secs(1)).jitter(-1.0).jitter, 0.0);
+        assert_eq!(
+            Backoff::fixed(Duration::from_secs(1))
+                .jitter(f64::NAN)
+                .jitter,
+            0.0
+        );
+        assert_eq!(
+            Backoff::fixed(Duration::from_secs(1)).jitter(7.0).jitter,
+            1.0
+        );
+        assert_eq!(
+            Backoff::fixed(Duration::from_secs(1)).jitter(-1.0).jitter,
+            0.0
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::error::{BoxError, ServiceError};
 use super::readiness::Readiness;
-use super::service::{Service, ServiceContext, Shared};
+use super::runs::{Service, ServiceContext, Shared};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 use crate::scope::{Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError, TaskError};
 

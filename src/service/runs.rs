@@ -394,11 +394,11 @@ impl<T> ServiceContext<T> {
     /// again); later calls, and calls in a service that was not started
     /// that way, do nothing.
     pub fn ready(&self, value: T) {
-        let ready = self.shared.ready.as_ref().and_then(|cell| {
-            cell.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-        });
+        let ready = self
+            .shared
+            .ready
+            .as_ref()
+            .and_then(|cell| cell.lock().unwrap_or_else(PoisonError::into_inner).take());
         if let Some(ready) = ready {
             ready.send(value);
         }
