@@ -386,3 +386,86 @@ async fn without_the_layer_the_extractors_answer_500_naming_it() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("RequestScopeLayer"), "{body}");
 }
+
+/// `probes` with a `ServiceSet`: `/readyz` answers 200 once the services
+/// started, then 503 from the moment the stop begins and before the server
+/// drains, while `/livez` stays 200.
+#[tokio::test]
+async fn readyz_turns_503_before_the_server_drains() {
+    use taskscope::service::{Service, ServiceError, Services};
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let host = Arc::new(CancellationSource::new());
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
+    let result = taskscope::ScopeBuilder::new()
+        .parent(&host.token())
+        .run(async |_s| {
+            Services::new()
+                .unready_delay(Duration::from_secs(2))
+                .run(async |services| {
+                    let readiness = services.readiness();
+                    let flag = draining.clone();
+                    let addr = services
+                        .start(Service::new("http"), move |ctx| {
+                            let readiness = readiness.clone();
+                            let flag = flag.clone();
+                            async move {
+                                let (listener, addr) = listen().await;
+                                ctx.ready(addr);
+                                let app = Router::new().merge(taskscope::axum::probes(readiness));
+                                let draining = ctx.draining();
+                                let _mark =
+                                    draining.on_cancel(move |_| flag.store(true, Ordering::SeqCst));
+                                taskscope::axum::serve(listener, app)
+                                    .shutdown_on(&draining)
+                                    .await
+                            }
+                        })
+                        .await?;
+                    // A load balancer's probe, on its own connection: once it
+                    // sees the set ready, the host shuts down.
+                    let flag = draining.clone();
+                    let host = host.clone();
+                    tokio::spawn(async move {
+                        let mut client = Client::connect(addr).await;
+                        loop {
+                            let (ready, body) = client.get("/readyz").await;
+                            let (live, _) = client.get("/livez").await;
+                            let drained = flag.load(Ordering::SeqCst);
+                            let _ = seen_tx.send((ready, body, live, drained));
+                            match ready {
+                                StatusCode::OK => {
+                                    host.cancel_with(CancelReason::Shutdown);
+                                }
+                                _ if host.is_cancelled() => return,
+                                _ => {}
+                            };
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    });
+                    Ok(())
+                })
+                .await
+        })
+        .await
+        .map_err(taskscope::ScopeError::<ServiceError>::into_error);
+    assert!(result.is_ok(), "{result:?}");
+    let mut seen = Vec::new();
+    while let Ok(probe) = seen_rx.try_recv() {
+        seen.push(probe);
+    }
+    let ready = seen.iter().position(|p| p.0 == StatusCode::OK);
+    let stopping = seen.iter().position(|p| p.1 == "stopping");
+    assert!(
+        ready.is_some() && ready < stopping,
+        "200, then 503: {seen:?}"
+    );
+    let (status, _, live, drained) = &seen[stopping.unwrap()];
+    assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(*live, StatusCode::OK, "liveness stays 200 while stopping");
+    assert!(!drained, "readiness turned off before the drain began");
+    assert!(
+        draining.load(Ordering::SeqCst),
+        "and then the server drained"
+    );
+}

@@ -21,7 +21,7 @@ fn example(name: &str) -> PathBuf {
     if !path.exists() {
         let mut build = Command::new(env!("CARGO"));
         build.args(["build", "--example", name]);
-        if name == "axum_search" {
+        if name == "axum_search" || name == "services" {
             build.args(["--features", "axum"]);
         }
         if profile_dir.ends_with("release") {
@@ -234,5 +234,73 @@ fn sigint_drains_the_axum_server_and_exits_cleanly() {
     assert!(
         output.iter().any(|l| l.contains("server: stopped")),
         "{output:#?}"
+    );
+}
+
+/// The seed's `DataSyncService` (`examples/background_service.rs`): SIGINT
+/// during a sync cancels the sync, the loop ends without an error, exit 0.
+#[test]
+fn sigint_during_a_sync_cancels_it_and_exits_0() {
+    let mut service = Running::start("background_service", &[]);
+    service.wait_for("sync 1: done");
+    service.wait_for("sync 2: started");
+    service.interrupt();
+    let (code, _took, output) = service.exit();
+    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    for line in ["sync 2: cancelled", "stopped cleanly"] {
+        assert!(
+            output.iter().any(|l| l.contains(line)),
+            "missing {line:?} in {output:#?}"
+        );
+    }
+}
+
+/// Three dependent services (`examples/services.rs`): SIGINT stops them in
+/// reverse order of their start, and the process exits 0.
+#[cfg(feature = "axum")]
+#[test]
+fn sigint_stops_dependent_services_in_reverse_order() {
+    let mut services = Running::start("services", &[]);
+    services.wait_for("ready: http://127.0.0.1");
+    services.interrupt();
+    let (code, _took, output) = services.exit();
+    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    let at = |text: &str| {
+        output
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("missing {text:?} in {output:#?}"))
+    };
+    assert!(at("http: draining") < at("http: stopped"), "{output:#?}");
+    assert!(
+        at("http: stopped") < at("database: cancelled"),
+        "{output:#?}"
+    );
+    assert!(
+        at("database: cancelled") < at("all services stopped"),
+        "{output:#?}"
+    );
+}
+
+/// A service whose restart budget runs out fails the process: exit 1.
+#[cfg(feature = "axum")]
+#[test]
+fn a_spent_restart_budget_exits_non_zero() {
+    let services = Running::start("services", &["exhaust"]);
+    let (code, _took, output) = services.exit();
+    assert_eq!(code, i32::from(exit_code::FAILURE), "{output:#?}");
+    assert!(
+        output.iter().any(|l| l.contains("worker: run 4 failed")),
+        "three restarts, then it gave up: {output:#?}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|l| l.contains("BudgetSpent") || l.contains("gave up")),
+        "{output:#?}"
+    );
+    assert!(
+        output.iter().any(|l| l.contains("database: cancelled")),
+        "the others were stopped: {output:#?}"
     );
 }

@@ -181,7 +181,7 @@ impl Services {
                     set.readiness.set_ready();
                     let asked = set.stop.token();
                     tokio::select! {
-                        () = outer.cancelled() => outer.reason(),
+                        () = outer.cancelled() => outer.reason().map(|r| r.root().clone()),
                         () = asked.cancelled() => asked.reason(),
                         () = set.all_finished() => None,
                     }
