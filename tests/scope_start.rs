@@ -116,6 +116,26 @@ async fn a_caller_that_stops_waiting_cancels_the_task() {
 }
 
 #[tokio::test]
+async fn a_start_dropped_unpolled_cancels_the_task() {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    ScopeBuilder::new()
+        .run(async |s| {
+            let cancelled = cancelled.clone();
+            drop(
+                s.start("never awaited", move |_ready: Ready<()>| async move {
+                    taskscope::token().cancelled().await;
+                    cancelled.store(true, Ordering::SeqCst);
+                    Ok(())
+                }),
+            );
+            Ok::<_, Cancelled>(())
+        })
+        .await
+        .unwrap();
+    assert!(cancelled.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
 async fn start_on_a_finished_scope_is_refused() {
     let handle = taskscope::scope(async |s| Ok::<_, Cancelled>(s.handle()))
         .await
@@ -147,4 +167,45 @@ async fn the_tree_shows_a_scope_status() {
         })
         .await
         .unwrap();
+}
+
+/// Invariant 2 of `start.rs` under races: a task that fails right around
+/// the moment its caller stops waiting has its failure reach exactly one
+/// side, the caller or the scope, never both and never neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_early_failure_reaches_exactly_one_side() {
+    const STARTS: usize = 2_000;
+    let mut to_callers = 0;
+    let outcome = ScopeBuilder::new()
+        .policy(taskscope::Policy::Supervise)
+        .run(async |s| {
+            for i in 0..STARTS {
+                let start = s.start("racer", move |_ready: Ready<()>| async move {
+                    if i % 2 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    Err(io::Error::other("early"))
+                });
+                // Half the callers give up at once, racing the failure.
+                let waited = if i % 3 == 0 {
+                    futures_util::FutureExt::now_or_never(start)
+                } else {
+                    Some(start.await)
+                };
+                if let Some(Err(StartError::Failed(_))) = waited {
+                    to_callers += 1;
+                }
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await;
+    let to_scope = match outcome {
+        Ok(()) => 0,
+        Err(error) => error.into_errors().len(),
+    };
+    assert_eq!(
+        to_callers + to_scope,
+        STARTS,
+        "callers {to_callers}, scope {to_scope}"
+    );
 }

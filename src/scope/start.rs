@@ -214,9 +214,11 @@ impl<E: TaskError> ScopeHandle<E> {
                 other => other,
             }
         });
+        // Armed now, not at the first poll: a `start` future dropped
+        // unpolled cancels its task too.
+        let waiting = spawned.map(|task| CancelUnlessReady(Some(task)));
         async move {
-            let task = spawned.map_err(StartError::Closed)?;
-            let waiting = CancelUnlessReady(Some(task));
+            let waiting = waiting.map_err(StartError::Closed)?;
             match value_rx.await {
                 Ok(value) => {
                     waiting.disarm();
