@@ -10,9 +10,10 @@
 //!
 //! 1. `sent` is set before the value is sent: once the caller has the value,
 //!    a later failure of the task is the scope's, never lost between the two.
-//! 2. A failure before `send` reaches exactly one side: the caller if it is
-//!    still waiting, else the scope (the handover channel gives the error
-//!    back when nobody receives it).
+//! 2. A failure before `send` reaches exactly one side: the caller if it
+//!    receives it, else the scope. The handover channel gives the error back
+//!    to the task when the caller has gone; one handed over just before the
+//!    caller went is taken back by the caller's drop and given to the scope.
 
 use std::error::Error;
 use std::fmt;
@@ -200,6 +201,7 @@ impl<E: TaskError> ScopeHandle<E> {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         T: Send + 'static,
     {
+        let name = name.into();
         let (value_tx, value_rx) = oneshot::channel();
         let (failed_tx, failed_rx) = oneshot::channel::<E>();
         let sent = Arc::new(AtomicBool::new(false));
@@ -207,7 +209,7 @@ impl<E: TaskError> ScopeHandle<E> {
             value: value_tx,
             sent: Arc::clone(&sent),
         });
-        let spawned = self.try_spawn_named(name, async move {
+        let spawned = self.try_spawn_named(Arc::clone(&name), async move {
             match future.await {
                 // Invariant 2: to the caller if it still waits, else ours.
                 Err(error) if !sent.load(Ordering::Acquire) => failed_tx.send(error),
@@ -216,39 +218,56 @@ impl<E: TaskError> ScopeHandle<E> {
         });
         // Armed now, not at the first poll: a `start` future dropped
         // unpolled cancels its task too.
-        let waiting = spawned.map(|task| CancelUnlessReady(Some(task)));
+        let waiting = spawned.map(|task| Waiting {
+            task: Some(task),
+            failed: failed_rx,
+            scope: self.clone(),
+            name,
+        });
         async move {
-            let waiting = waiting.map_err(StartError::Closed)?;
-            match value_rx.await {
-                Ok(value) => {
-                    waiting.disarm();
-                    Ok(value)
-                }
+            let mut waiting = waiting.map_err(StartError::Closed)?;
+            let outcome = match value_rx.await {
+                Ok(value) => Ok(value),
                 // `Ready` is gone unsent: the task's outcome says why.
-                Err(_) => match failed_rx.await {
+                Err(_) => match (&mut waiting.failed).await {
                     Ok(error) => Err(StartError::Failed(error)),
                     Err(_) => Err(StartError::NotReady),
                 },
-            }
+            };
+            waiting.task = None;
+            outcome
         }
     }
 }
 
-/// Cancels a started task if its caller stops waiting before it is ready.
-struct CancelUnlessReady<E>(Option<TaskHandle<'static, (), E>>);
-
-impl<E> CancelUnlessReady<E> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
+/// The caller's side of a start while it waits. If the caller stops
+/// waiting, it cancels the task, and a failure the task already handed over
+/// goes back to the scope (invariant 2).
+struct Waiting<E: TaskError> {
+    /// `None` once the caller has its answer.
+    task: Option<TaskHandle<'static, (), E>>,
+    failed: oneshot::Receiver<E>,
+    scope: ScopeHandle<E>,
+    name: Arc<str>,
 }
 
-impl<E> Drop for CancelUnlessReady<E> {
+impl<E: TaskError> Drop for Waiting<E> {
     fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.cancel_with(CancelReason::message(
-                "the caller of `start` stopped waiting for it",
-            ));
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        task.cancel_with(CancelReason::message(
+            "the caller of `start` stopped waiting for it",
+        ));
+        // From here the task's send fails and it returns its error to the
+        // scope itself; one sent before is taken back and given to the
+        // scope as a task that fails at once (the scope is live: the task
+        // that just failed is one of its own, and this caller with it).
+        self.failed.close();
+        if let Ok(error) = self.failed.try_recv() {
+            let _ = self
+                .scope
+                .try_spawn_named(Arc::clone(&self.name), async move { Err::<(), E>(error) });
         }
     }
 }
