@@ -201,3 +201,38 @@ async fn snapshot_serialises_to_json() {
         .await
         .unwrap();
 }
+
+/// A service logs each failure with its attempt number, error and delay (a
+/// warning), and giving up as an error; a shutdown logs nothing loud.
+#[tokio::test(start_paused = true)]
+async fn a_service_logs_each_failure_with_its_attempt_and_reason() {
+    use taskscope::service::{Backoff, Service};
+
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let result = Service::new("importer")
+        .backoff(Backoff::fixed(Duration::from_secs(2)))
+        .budget(2, Duration::from_secs(60))
+        .run(|_| async { Err::<(), _>(std::io::Error::other("disk full")) })
+        .await;
+    assert!(result.is_err());
+    let events = capture.0.lock().unwrap();
+    let warnings: Vec<_> = events
+        .iter()
+        .filter(|(level, _)| *level == tracing::Level::WARN)
+        .map(|(_, fields)| fields.clone())
+        .collect();
+    assert_eq!(warnings.len(), 2, "one per restart: {events:?}");
+    for (attempt, fields) in warnings.iter().enumerate() {
+        assert!(fields.contains("service=importer"), "{fields}");
+        assert!(fields.contains(&format!("attempt={}", attempt + 1)), "{fields}");
+        assert!(fields.contains("error=disk full"), "{fields}");
+        assert!(fields.contains("retry_in=2s"), "{fields}");
+    }
+    assert!(
+        events.iter().any(|(level, fields)| *level == tracing::Level::ERROR
+            && fields.contains("gave up")
+            && fields.contains("2 restarts")),
+        "{events:?}"
+    );
+}
