@@ -146,6 +146,8 @@ pub mod postgres;
 #[cfg(all(feature = "host", not(loom)))]
 mod host;
 mod loom;
+#[cfg(not(loom))]
+pub mod remote;
 mod scope;
 #[cfg(not(loom))]
 pub mod service;

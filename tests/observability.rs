@@ -225,14 +225,19 @@ async fn a_service_logs_each_failure_with_its_attempt_and_reason() {
     assert_eq!(warnings.len(), 2, "one per restart: {events:?}");
     for (attempt, fields) in warnings.iter().enumerate() {
         assert!(fields.contains("service=importer"), "{fields}");
-        assert!(fields.contains(&format!("attempt={}", attempt + 1)), "{fields}");
+        assert!(
+            fields.contains(&format!("attempt={}", attempt + 1)),
+            "{fields}"
+        );
         assert!(fields.contains("error=disk full"), "{fields}");
         assert!(fields.contains("retry_in=2s"), "{fields}");
     }
     assert!(
-        events.iter().any(|(level, fields)| *level == tracing::Level::ERROR
-            && fields.contains("gave up")
-            && fields.contains("2 restarts")),
+        events
+            .iter()
+            .any(|(level, fields)| *level == tracing::Level::ERROR
+                && fields.contains("gave up")
+                && fields.contains("2 restarts")),
         "{events:?}"
     );
 }

@@ -24,6 +24,7 @@ use tower_service::Service;
 use super::extract::RequestScope;
 use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken};
+use crate::remote::{reason_to_wire, CallerDeadline, Inbound, InboundBudget, REASON_HEADER};
 use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
@@ -78,6 +79,7 @@ pub struct RequestScopeLayer {
     parent: Option<CancellationToken>,
     grace: Option<Duration>,
     timeout: Option<Duration>,
+    inbound: Option<Inbound>,
 }
 
 impl RequestScopeLayer {
@@ -106,6 +108,7 @@ impl RequestScopeLayer {
             parent: None,
             grace: None,
             timeout: None,
+            inbound: None,
         }
     }
 
@@ -159,6 +162,43 @@ impl RequestScopeLayer {
 }
 
 impl RequestScopeLayer {
+    /// Reads the budget the caller sent (see [`Inbound`]; usually
+    /// `Inbound::http()`, the milliseconds left in `x-request-budget-ms`)
+    /// and gives the request that deadline: its token fires at it with
+    /// [`CancelReason::RemoteDeadline`], and once the handler has stopped
+    /// the client gets `504 Gateway Timeout` with `x-cancel-reason:
+    /// deadline`. A request that arrives with nothing left is answered 504
+    /// and runs no handler; one whose header cannot be read is answered
+    /// `400 Bad Request`, saying why, and runs no handler. A request
+    /// without the header runs as before.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::{Request, StatusCode}, routing::get, Router};
+    /// use taskscope::axum::RequestScopeLayer;
+    /// use taskscope::remote::Inbound;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut app = Router::new()
+    ///     .route("/", get(|| async { taskscope::token().remaining().is_some().to_string() }))
+    ///     .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
+    /// let request = Request::get("/").header("x-request-budget-ms", "250").body(Body::empty()).unwrap();
+    /// let response = app.call(request).await.unwrap();
+    /// let body = axum::body::to_bytes(response.into_body(), 16).await.unwrap();
+    /// assert_eq!(body, "true"); // the handler's token has the caller's deadline
+    ///
+    /// let expired = Request::get("/").header("x-request-budget-ms", "0").body(Body::empty()).unwrap();
+    /// assert_eq!(app.call(expired).await.unwrap().status(), StatusCode::GATEWAY_TIMEOUT);
+    /// let garbage = Request::get("/").header("x-request-budget-ms", "-1").body(Body::empty()).unwrap();
+    /// assert_eq!(app.call(garbage).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    /// # }
+    /// ```
+    pub fn deadline_from(mut self, inbound: Inbound) -> Self {
+        self.inbound = Some(inbound);
+        self
+    }
+
     /// These options, owned by the current scope and linked to `parent`.
     pub(super) fn into_owned_by_current(mut self, parent: &CancellationToken) -> Self {
         self.owner = current_scope();
@@ -180,6 +220,7 @@ impl fmt::Debug for RequestScopeLayer {
             .field("parent", &self.parent)
             .field("grace", &self.grace)
             .field("timeout", &self.timeout)
+            .field("inbound", &self.inbound)
             .finish()
     }
 }
@@ -252,6 +293,24 @@ where
         }
 
         let settings = &self.settings;
+        let budget = match &settings.inbound {
+            None => InboundBudget::Unbounded,
+            Some(inbound) => {
+                let value = request.headers().get(inbound.header_name());
+                match inbound.read(value.map(|v| v.as_bytes())) {
+                    Ok(budget) => budget,
+                    Err(error) => {
+                        let message = format!("bad {} header: {error}", inbound.header_name());
+                        return ResponseFuture::ready(
+                            (StatusCode::BAD_REQUEST, message).into_response(),
+                        );
+                    }
+                }
+            }
+        };
+        if budget == InboundBudget::Expired {
+            return ResponseFuture::ready(timed_out_response(&CancelReason::RemoteDeadline));
+        }
         let name = request_name(request.method().as_str(), request.uri().path());
         let mut builder = ScopeBuilder::new()
             .name(name)
@@ -268,7 +327,22 @@ where
         if let Some(timeout) = settings.timeout {
             builder = builder.timeout(timeout);
         }
-        let has_deadline = settings.timeout.is_some();
+        let caller_deadline = match budget {
+            InboundBudget::Within(budget) => {
+                // The token the request would be linked to, now with the
+                // caller's deadline below it.
+                let linked = match (&settings.parent, &settings.owner) {
+                    (Some(parent), _) => parent.clone(),
+                    (None, Some(owner)) => owner.token(),
+                    (None, None) => CancellationToken::none(),
+                };
+                let deadline = CallerDeadline::start(budget, &linked);
+                builder = builder.parent(&deadline.token());
+                Some(deadline)
+            }
+            _ => None,
+        };
+        let has_deadline = settings.timeout.is_some() || caller_deadline.is_some();
         let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
             // Only a request with a deadline of its own can time out.
             let token = has_deadline.then(|| scope.token());
@@ -281,23 +355,28 @@ where
             };
             // Past its own deadline, whatever the handler made of it, the
             // request timed out (its own reason, not an inherited one).
-            if token.is_some_and(|t| t.reason() == Some(CancelReason::Timeout)) {
-                return Ok(Ok(timed_out_response()));
+            let expired = token.and_then(|t| t.reason()).filter(|reason| {
+                *reason == CancelReason::Timeout || *reason.root() == CancelReason::RemoteDeadline
+            });
+            if let Some(reason) = expired {
+                return Ok(Ok(timed_out_response(reason.root())));
             }
             Ok(Ok(response.into_response()))
         });
         match opened {
             // Boxed where it is made: the scope's future is large.
             Ok(request_scope) => ResponseFuture {
+                caller_deadline,
                 inner: Inner::Scope(Box::pin(request_scope)),
             },
-            Err(_closed) => ResponseFuture {
-                inner: Inner::Ready(Some(Ok((
+            Err(_closed) => ResponseFuture::ready(
+                (
                     StatusCode::SERVICE_UNAVAILABLE,
+                    [(REASON_HEADER, reason_to_wire(&CancelReason::Shutdown))],
                     "the server is shutting down",
                 )
-                    .into_response()))),
-            },
+                    .into_response(),
+            ),
         }
     }
 }
@@ -324,14 +403,25 @@ fn request_name(method: &str, path: &str) -> Arc<str> {
 /// logged by the scope (at error level), not sent to the client.
 fn failed_response(error: &ScopeError<BoxError>) -> Response {
     if error.is_timeout() {
-        timed_out_response()
+        timed_out_response(&CancelReason::Timeout)
     } else {
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
     }
 }
 
-fn timed_out_response() -> Response {
-    (StatusCode::GATEWAY_TIMEOUT, "the request timed out").into_response()
+/// `504`, saying whose deadline it was in [`REASON_HEADER`].
+fn timed_out_response(reason: &CancelReason) -> Response {
+    let message = if *reason == CancelReason::RemoteDeadline {
+        "the caller's deadline passed"
+    } else {
+        "the request timed out"
+    };
+    (
+        StatusCode::GATEWAY_TIMEOUT,
+        [(REASON_HEADER, reason_to_wire(reason))],
+        message,
+    )
+        .into_response()
 }
 
 /// The future of a [`RequestScopeService`] call: the request's scope, from
@@ -360,6 +450,10 @@ fn timed_out_response() -> Response {
 /// # }
 /// ```
 pub struct ResponseFuture<E> {
+    /// Dropped before `inner` (fields drop in order): a request dropped
+    /// mid-way is cancelled with the right reason before its scope sees
+    /// the drop.
+    caller_deadline: Option<CallerDeadline>,
     inner: Inner<E>,
 }
 
@@ -377,7 +471,15 @@ enum Inner<E> {
 impl<E> ResponseFuture<E> {
     fn passed(future: impl Future<Output = Result<Response, E>> + Send + 'static) -> Self {
         ResponseFuture {
+            caller_deadline: None,
             inner: Inner::Passed(Box::pin(future)),
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        ResponseFuture {
+            caller_deadline: None,
+            inner: Inner::Ready(Some(Ok(response))),
         }
     }
 }
@@ -388,7 +490,7 @@ impl<E> Future for ResponseFuture<E> {
     type Output = Result<Response, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match &mut self.inner {
+        let output = match &mut self.inner {
             Inner::Scope(scope) => match std::task::ready!(scope.as_mut().poll(cx)) {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(error),
@@ -396,7 +498,11 @@ impl<E> Future for ResponseFuture<E> {
             },
             Inner::Passed(future) => std::task::ready!(future.as_mut().poll(cx)),
             Inner::Ready(response) => response.take().expect("polled after completion"),
-        })
+        };
+        if let Some(deadline) = self.caller_deadline.take() {
+            deadline.complete();
+        }
+        Poll::Ready(output)
     }
 }
 

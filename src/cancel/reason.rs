@@ -38,6 +38,10 @@ pub enum CancelReason {
     Requested(Option<Arc<str>>),
     /// A timeout or deadline expired.
     Timeout,
+    /// The deadline the *caller* gave passed: a budget that came with the
+    /// request (a `grpc-timeout` or budget header), as distinct from a local
+    /// timeout. A timeout too ([`is_timeout`](CancelReason::is_timeout)).
+    RemoteDeadline,
     /// A sibling task failed, so its scope cancelled the rest; names the task.
     SiblingFailed(Arc<str>),
     /// The process is shutting down.
@@ -118,10 +122,14 @@ impl CancelReason {
     /// ```
     /// use taskscope::CancelReason;
     /// assert!(CancelReason::Timeout.is_timeout());
+    /// assert!(CancelReason::RemoteDeadline.is_timeout());
     /// assert!(!CancelReason::Shutdown.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
-        matches!(self.root(), CancelReason::Timeout)
+        matches!(
+            self.root(),
+            CancelReason::Timeout | CancelReason::RemoteDeadline
+        )
     }
 }
 
@@ -139,6 +147,7 @@ impl fmt::Display for CancelReason {
                 write!(f, "cancellation requested: {message}")
             }
             CancelReason::Timeout => f.write_str("timed out"),
+            CancelReason::RemoteDeadline => f.write_str("the caller's deadline passed"),
             CancelReason::SiblingFailed(task) => write!(f, "a sibling task failed: {task}"),
             CancelReason::Shutdown => f.write_str("shutting down"),
             CancelReason::ClientDisconnected => f.write_str("the client disconnected"),

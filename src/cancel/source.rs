@@ -254,7 +254,7 @@ impl CancellationSource {
     /// # }
     /// ```
     pub fn cancel_after(&self, delay: Duration) {
-        self.arm(Instant::now().checked_add(delay));
+        self.arm(Instant::now().checked_add(delay), CancelReason::Timeout);
     }
 
     /// Cancels this source at `deadline`, replacing any timeout or deadline
@@ -275,13 +275,29 @@ impl CancellationSource {
     /// assert!(source.token().reason().unwrap().is_timeout());
     /// ```
     pub fn cancel_at(&self, deadline: Instant) {
-        self.arm(Some(deadline));
+        self.arm(Some(deadline), CancelReason::Timeout);
+    }
+
+    /// Like [`cancel_at`](CancellationSource::cancel_at), cancelling with
+    /// `reason` instead of [`CancelReason::Timeout`]: a server uses
+    /// [`CancelReason::RemoteDeadline`] for the deadline its caller sent.
+    ///
+    /// ```
+    /// use taskscope::{CancelReason, CancellationSource};
+    /// use tokio::time::Instant;
+    ///
+    /// let request = CancellationSource::new();
+    /// request.cancel_at_with(Instant::now(), CancelReason::RemoteDeadline);
+    /// assert_eq!(request.reason(), Some(CancelReason::RemoteDeadline));
+    /// ```
+    pub fn cancel_at_with(&self, deadline: Instant, reason: CancelReason) {
+        self.arm(Some(deadline), reason);
     }
 
     /// Arms the timer for `deadline` (`None`: never) and recomputes the
     /// effective deadline: the earlier of it and the parents' (deadline.rs,
     /// invariant 1), then lowers the descendants'.
-    fn arm(&self, deadline: Option<Instant>) {
+    fn arm(&self, deadline: Option<Instant>, reason: CancelReason) {
         let inherited = self
             .links
             .iter()
@@ -290,7 +306,7 @@ impl CancellationSource {
         let effective = deadline::to_nanos(deadline).min(inherited.unwrap_or(deadline::NEVER));
         self.node().deadline().set(effective);
         deadline::tighten_below(self.node(), effective);
-        self.timer.set(self.node(), deadline);
+        self.timer.set(self.node(), deadline, reason);
     }
 
     /// The earliest deadline of this source and its ancestors, on tokio's

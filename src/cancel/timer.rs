@@ -2,7 +2,8 @@
 //!
 //! One tokio task per armed timer sleeps on tokio's clock (so
 //! `tokio::time::pause()` makes tests deterministic) and then cancels the
-//! node with [`CancelReason::Timeout`]. Re-arming aborts the previous task;
+//! node with its reason ([`CancelReason::Timeout`] unless the source said
+//! otherwise). Re-arming aborts the previous task;
 //! so does dropping the source, which leaves no timer behind.
 
 use std::sync::{Mutex, PoisonError};
@@ -26,7 +27,7 @@ impl Timer {
     /// # Panics
     ///
     /// If a future deadline is set outside a Tokio runtime.
-    pub(crate) fn set(&self, node: &Arc<Node>, deadline: Option<Instant>) {
+    pub(crate) fn set(&self, node: &Arc<Node>, deadline: Option<Instant>, reason: CancelReason) {
         if node.is_cancelled() {
             return;
         }
@@ -34,7 +35,7 @@ impl Timer {
             None => None,
             Some(deadline) if deadline <= Instant::now() => {
                 self.replace(None);
-                node::cancel(node, SharedReason::new(CancelReason::Timeout), false);
+                node::cancel(node, SharedReason::new(reason), false);
                 return;
             }
             Some(deadline) => {
@@ -44,7 +45,7 @@ impl Timer {
                 let node = Arc::clone(node);
                 let task = runtime.spawn(async move {
                     tokio::time::sleep_until(deadline).await;
-                    node::cancel(&node, SharedReason::new(CancelReason::Timeout), false);
+                    node::cancel(&node, SharedReason::new(reason), false);
                 });
                 Some(task.abort_handle())
             }
