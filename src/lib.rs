@@ -142,6 +142,12 @@ mod cancel;
 #[cfg(all(feature = "postgres", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+#[cfg(all(feature = "reqwest", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
+#[cfg(all(feature = "tonic", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 // tokio has no signal support under `--cfg loom`; the models do not need it.
 #[cfg(all(feature = "host", not(loom)))]
 mod host;

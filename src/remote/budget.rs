@@ -159,7 +159,7 @@ impl Inbound {
 /// let request = CancellationSource::with_timeout(Duration::from_millis(300));
 /// let outbound = Outbound::grpc().margin(Duration::from_millis(20));
 /// let value = outbound.value_for(&request.token()).unwrap();
-/// assert_eq!(value.as_deref(), Some("280000000n"));
+/// assert_eq!(value.as_deref(), Some("280000u")); // 280 ms, in µs: the finest unit that fits 8 digits
 /// assert_eq!(Outbound::http().value_for(&taskscope::CancellationToken::none()), Ok(None));
 /// # }
 /// ```
@@ -206,6 +206,11 @@ impl Outbound {
         &self.header
     }
 
+    /// The time kept back for the trip.
+    pub fn margin_value(&self) -> Duration {
+        self.margin
+    }
+
     /// The header value for a call made under `token`: `None` if it has no
     /// deadline; [`Cancelled`] if it has fired, or if what is left after the
     /// margin is nothing (the call must not be sent, nor retried).
@@ -219,5 +224,40 @@ impl Outbound {
             return Err(Cancelled::new(CancelReason::Timeout));
         }
         Ok(Some(self.format.write(budget)))
+    }
+
+    /// The cancellation a call reports once its callee said the budget it
+    /// was given ran out (`remote`, a timeout). That budget was the
+    /// caller's less the margin, so the caller's own deadline is about a
+    /// margin away: this waits for it (at most twice the margin) and
+    /// returns the caller's own cancellation, so that every token along a
+    /// chain fires at its own deadline and the caller sees its own reason.
+    /// Otherwise (not a timeout, no deadline here, or the callee clamped
+    /// the budget) it returns `remote` at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::remote::Outbound;
+    /// use taskscope::{CancelReason, CancellationSource, Cancelled};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let request = CancellationSource::with_timeout(Duration::from_millis(100));
+    /// tokio::time::sleep(Duration::from_millis(95)).await; // the callee gave up at 95 ms
+    /// let remote = Cancelled::new(CancelReason::RemoteDeadline);
+    /// let mine = Outbound::http().settle(&request.token(), remote).await;
+    /// assert_eq!(mine.reason(), &CancelReason::Timeout); // this side's own deadline
+    /// # }
+    /// ```
+    pub async fn settle(&self, token: &CancellationToken, remote: Cancelled) -> Cancelled {
+        if remote.is_timeout() && token.deadline().is_some() {
+            let wait = self.margin.saturating_mul(2).max(Duration::from_millis(1));
+            if tokio::time::timeout(wait, token.cancelled()).await.is_ok() {
+                if let Some(reason) = token.reason() {
+                    return Cancelled::new(reason);
+                }
+            }
+        }
+        remote
     }
 }

@@ -7,13 +7,21 @@ use tokio::time::Instant;
 
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 
+/// How close to its deadline a dropped request counts as stopped by the
+/// deadline rather than by a caller that left: a caller enforcing the
+/// budget it sent gives up one trip (loopback to a region away) before the
+/// callee's clock says so.
+pub const RESET_TOLERANCE: Duration = Duration::from_millis(20);
+
 /// A request's deadline as its caller sent it, for a server's request
 /// scope to link to: its token fires at the deadline with
 /// [`CancelReason::RemoteDeadline`], and if the request's future is dropped
 /// first (the caller reset the stream or closed the connection), dropping
 /// this fires it with [`CancelReason::ClientDisconnected`], or with
-/// `RemoteDeadline` if the deadline has passed (a server framework that
-/// enforces the deadline itself drops the future then).
+/// `RemoteDeadline` if the deadline has passed or is less than
+/// [`RESET_TOLERANCE`] away: a server framework that enforces the deadline
+/// itself drops the future then, and a client that enforces the budget it
+/// sent (tonic's channel does) resets the stream up to one trip early.
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,7 +33,7 @@ use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 /// let deadline = CallerDeadline::start(Duration::from_millis(300), &CancellationToken::none());
 /// let token = deadline.token();
 /// assert_eq!(token.remaining(), Some(Duration::from_millis(300)));
-/// tokio::time::sleep(Duration::from_millis(300)).await;
+/// token.cancelled().await; // at the deadline
 /// assert_eq!(token.reason(), Some(CancelReason::RemoteDeadline));
 ///
 /// let early = CallerDeadline::start(Duration::from_secs(5), &CancellationToken::none());
@@ -102,7 +110,7 @@ impl Drop for CallerDeadline {
             }
             return;
         }
-        if Instant::now() >= self.deadline {
+        if Instant::now() + RESET_TOLERANCE >= self.deadline {
             tracing::debug!("request cancelled by the caller's deadline");
             source.cancel_with(CancelReason::RemoteDeadline);
         } else {

@@ -104,7 +104,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
 /// use std::time::Duration;
 /// use taskscope::remote::grpc_timeout;
 ///
-/// assert_eq!(grpc_timeout(Duration::from_millis(300)), "300000000n");
+/// assert_eq!(grpc_timeout(Duration::from_millis(300)), "300000u");
 /// assert_eq!(grpc_timeout(Duration::from_secs(3600)), "3600000m");
 /// assert_eq!(grpc_timeout(Duration::ZERO), "0n");
 /// assert_eq!(grpc_timeout(Duration::MAX), "99999999H");

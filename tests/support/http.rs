@@ -30,10 +30,16 @@ impl Client {
 
     /// Sends `GET path` and reads the whole response.
     pub async fn get(&mut self, path: &str) -> (StatusCode, String) {
-        let request = Request::get(path)
-            .header("host", "127.0.0.1")
-            .body(Empty::new())
-            .unwrap();
+        self.get_with(path, &[]).await
+    }
+
+    /// Sends `GET path` with extra headers and reads the whole response.
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut request = Request::get(path).header("host", "127.0.0.1");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Empty::new()).unwrap();
         self.sender.ready().await.unwrap();
         let response = self.sender.send_request(request).await.unwrap();
         let status = response.status();
