@@ -1,0 +1,129 @@
+//! The wire formats of `taskscope::remote` against arbitrary input: the
+//! parsers never panic, reject what is not well formed with an error, and
+//! read back what the encoders write (never longer than the original).
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use taskscope::remote::{
+    budget_millis, grpc_timeout, parse_budget_millis, parse_grpc_timeout, reason_from_wire,
+    reason_to_wire, Inbound, InboundBudget, WireError,
+};
+use taskscope::CancelReason;
+
+fn unit_length(unit: u8) -> Duration {
+    match unit {
+        b'n' => Duration::from_nanos(1),
+        b'u' => Duration::from_micros(1),
+        b'm' => Duration::from_millis(1),
+        b'S' => Duration::from_secs(1),
+        b'M' => Duration::from_secs(60),
+        b'H' => Duration::from_secs(3600),
+        other => panic!("unit {other}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn no_input_makes_a_parser_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        let _ = parse_grpc_timeout(&bytes);
+        let _ = parse_budget_millis(&bytes);
+        let _ = reason_from_wire(&bytes);
+        let _ = Inbound::http().max(Duration::from_secs(30)).read(Some(&bytes));
+        let _ = Inbound::grpc().min(Duration::MAX).read(Some(&bytes));
+    }
+
+    #[test]
+    fn grpc_timeout_reads_back_at_most_one_unit_shorter(nanos in any::<u64>(), secs in any::<u64>()) {
+        for budget in [Duration::from_nanos(nanos), Duration::new(secs % (100_000_000 * 3600), 0)] {
+            let text = grpc_timeout(budget);
+            let unit = unit_length(*text.as_bytes().last().unwrap());
+            prop_assert!(text.len() <= 9, "{text}");
+            let back = parse_grpc_timeout(text.as_bytes()).unwrap();
+            prop_assert!(back <= budget, "{text}: {back:?} > {budget:?}");
+            prop_assert!(budget - back < unit, "{text}: lost {:?}", budget - back);
+        }
+    }
+
+    #[test]
+    fn well_formed_grpc_timeouts_parse(count in 0u64..=99_999_999, unit in prop::sample::select(b"HMSmun".to_vec())) {
+        let text = format!("{count}{}", unit as char);
+        let parsed = parse_grpc_timeout(text.as_bytes());
+        prop_assert_eq!(parsed, Ok(unit_length(unit) * u32::try_from(count).unwrap()));
+    }
+
+    #[test]
+    fn overlong_negative_and_fractional_values_are_errors(count in 100_000_000u64..u64::MAX, small in 0u64..1000) {
+        let overlong = format!("{count}S");
+        prop_assert!(matches!(parse_grpc_timeout(overlong.as_bytes()), Err(WireError::TooLong { max: 8, .. })), "{overlong}");
+        let negative = format!("-{small}m");
+        prop_assert_eq!(parse_grpc_timeout(negative.as_bytes()), Err(WireError::NotADigit));
+        let fraction = format!("{small}.5S");
+        prop_assert_eq!(parse_grpc_timeout(fraction.as_bytes()), Err(WireError::NotADigit));
+        let negative_millis = format!("-{small}");
+        prop_assert_eq!(parse_budget_millis(negative_millis.as_bytes()), Err(WireError::NotADigit));
+    }
+
+    #[test]
+    fn millis_read_back_whole(millis in any::<u64>(), nanos in 0u32..1_000_000) {
+        let budget = Duration::from_millis(millis) + Duration::from_nanos(u64::from(nanos));
+        let text = budget_millis(budget);
+        prop_assert_eq!(parse_budget_millis(text.as_bytes()), Ok(Duration::from_millis(millis)));
+    }
+
+    #[test]
+    fn inbound_clamps_and_expires(millis in any::<u64>()) {
+        let inbound = Inbound::http().max(Duration::from_secs(30)).min(Duration::from_millis(5));
+        let read = inbound.read(Some(millis.to_string().as_bytes())).unwrap();
+        let expected = match Duration::from_millis(millis) {
+            budget if budget <= Duration::from_millis(5) => InboundBudget::Expired,
+            budget => InboundBudget::Within(budget.min(Duration::from_secs(30))),
+        };
+        prop_assert_eq!(read, expected);
+    }
+}
+
+#[test]
+fn huge_values_are_handled() {
+    assert_eq!(
+        parse_grpc_timeout(b"99999999H"),
+        Ok(Duration::from_secs(99_999_999 * 3600))
+    );
+    assert_eq!(grpc_timeout(Duration::MAX), "99999999H");
+    assert_eq!(budget_millis(Duration::MAX), u64::MAX.to_string());
+    assert_eq!(
+        parse_budget_millis(b"99999999999999999999"),
+        Err(WireError::TooLarge)
+    );
+    assert_eq!(
+        parse_budget_millis(&[b'9'; 4096]),
+        Err(WireError::TooLong {
+            digits: 4096,
+            max: 20
+        })
+    );
+    let no_header = Inbound::http().read(None);
+    assert_eq!(no_header, Ok(InboundBudget::Unbounded));
+    assert_eq!(Inbound::http().read(Some(b"0")), Ok(InboundBudget::Expired));
+}
+
+#[test]
+fn every_reason_survives_the_wire_as_its_kind() {
+    for reason in [
+        CancelReason::Timeout,
+        CancelReason::RemoteDeadline,
+        CancelReason::Shutdown,
+        CancelReason::ClientDisconnected,
+        CancelReason::requested(),
+    ] {
+        let back = reason_from_wire(reason_to_wire(&reason).as_bytes()).unwrap();
+        assert_eq!(back, reason);
+    }
+    let sibling = reason_from_wire(reason_to_wire(&CancelReason::sibling_failed("x")).as_bytes());
+    assert!(matches!(sibling, Ok(CancelReason::Requested(Some(_)))));
+    let inherited = CancelReason::Ancestor(std::sync::Arc::new(CancelReason::RemoteDeadline));
+    assert_eq!(reason_to_wire(&inherited), "deadline");
+    assert!(reason_from_wire(b"").is_err());
+}
