@@ -241,3 +241,48 @@ async fn a_service_logs_each_failure_with_its_attempt_and_reason() {
         "{events:?}"
     );
 }
+
+/// The caller's deadline is logged when a request arrives (with its
+/// budget), and how the request ended: by that deadline, or because the
+/// caller left.
+#[cfg(feature = "axum")]
+#[tokio::test(start_paused = true)]
+async fn a_request_logs_the_budget_it_received_and_why_it_stopped() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use taskscope::axum::RequestScopeLayer;
+    use taskscope::remote::Inbound;
+    use tower_service::Service;
+
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let mut app = axum::Router::new()
+        .route("/", get(|| async { std::future::pending::<()>().await }))
+        .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
+
+    let request = |budget: &str| {
+        Request::get("/")
+            .header("x-request-budget-ms", budget)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Dropped after 100 ms of a 250 ms budget: the caller left.
+    let call = app.call(request("250"));
+    let _ = tokio::time::timeout(Duration::from_millis(100), call).await;
+    // Past its 50 ms budget (axum's answer after the handler stops is 504).
+    let call = app.call(request("50"));
+    let _ = tokio::time::timeout(Duration::from_millis(200), call).await;
+
+    let events = capture.0.lock().unwrap();
+    let debug: Vec<&String> = events
+        .iter()
+        .filter(|(level, _)| *level == tracing::Level::DEBUG)
+        .map(|(_, fields)| fields)
+        .collect();
+    let has = |text: &str| debug.iter().any(|fields| fields.contains(text));
+    assert!(has("deadline received from the caller") && has("budget_ms=250"), "{debug:?}");
+    assert!(has("budget_ms=50"), "{debug:?}");
+    assert!(has("the caller left"), "{debug:?}");
+    assert!(has("cancelled by the caller's deadline"), "{debug:?}");
+}

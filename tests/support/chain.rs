@@ -32,8 +32,8 @@ pub enum Event {
     Started(&'static str, Option<Duration>),
     /// The request's token fired, with this (root) reason, at this time.
     Cancelled(&'static str, CancelReason, Instant),
-    /// C's query stopped: interrupted, or finished.
-    QueryEnded { interrupted: bool },
+    /// C's query stopped: interrupted, or finished, at this time.
+    QueryEnded { interrupted: bool, at: Instant },
     /// C's detached audit record was written after the request.
     AuditWritten,
     /// A handler ran at all.
@@ -62,6 +62,19 @@ impl Log {
             _ => None,
         })
     }
+    /// Whether C's query ended, interrupted.
+    pub fn query_interrupted(&self) -> bool {
+        self.events().iter().any(|e| {
+            matches!(
+                e,
+                Event::QueryEnded {
+                    interrupted: true,
+                    ..
+                }
+            )
+        })
+    }
+
     pub fn ran(&self, service: &str) -> bool {
         self.events()
             .iter()
@@ -228,6 +241,7 @@ async fn query_c(State(log): State<Log>) -> Result<String, StatusCode> {
         // Here, not after the await: a dropped handler never gets there.
         log.push(Event::QueryEnded {
             interrupted: result.is_err(),
+            at: Instant::now(),
         });
         result
     })
