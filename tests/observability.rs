@@ -281,7 +281,10 @@ async fn a_request_logs_the_budget_it_received_and_why_it_stopped() {
         .map(|(_, fields)| fields)
         .collect();
     let has = |text: &str| debug.iter().any(|fields| fields.contains(text));
-    assert!(has("deadline received from the caller") && has("budget_ms=250"), "{debug:?}");
+    assert!(
+        has("deadline received from the caller") && has("budget_ms=250"),
+        "{debug:?}"
+    );
     assert!(has("budget_ms=50"), "{debug:?}");
     assert!(has("the caller left"), "{debug:?}");
     assert!(has("cancelled by the caller's deadline"), "{debug:?}");

@@ -338,3 +338,81 @@ pub async fn start(log: &Log) -> Chain {
         .unwrap();
     Chain { a, b, c }
 }
+
+/// A gRPC echo service (for the client-layer benchmark): `/bench.Echo/Say`.
+#[derive(Clone)]
+pub struct Echo;
+
+/// The gRPC path of [`Echo`]'s method.
+pub const ECHO_SAY: &str = "/bench.Echo/Say";
+
+impl tonic::server::NamedService for Echo {
+    const NAME: &'static str = "bench.Echo";
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for Echo {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(async move {
+            let say = |request: tonic::Request<String>| async move {
+                Ok::<_, Status>(tonic::Response::new(request.into_inner()))
+            };
+            Ok(tonic::server::Grpc::new(Utf8Codec)
+                .unary(EchoSay(say), request)
+                .await)
+        })
+    }
+}
+
+struct EchoSay<F>(F);
+
+impl<F, Fut> tonic::server::UnaryService<String> for EchoSay<F>
+where
+    F: FnMut(tonic::Request<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<String>, Status>> + Send + 'static,
+{
+    type Response = String;
+    type Future = Fut;
+    fn call(&mut self, request: tonic::Request<String>) -> Fut {
+        (self.0)(request)
+    }
+}
+
+/// Starts an echo gRPC server and a plain HTTP server (`GET /` → "ok") as
+/// tasks of the current scope; returns their addresses.
+pub async fn start_echo() -> (SocketAddr, SocketAddr) {
+    let scope = taskscope::current_scope().expect("start the servers inside a scope");
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = grpc_listener.local_addr().unwrap();
+    let stop = scope.token();
+    scope
+        .try_spawn_infallible(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(Echo)
+                .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await })
+                .await;
+        })
+        .unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = http_listener.local_addr().unwrap();
+    let stop = scope.token();
+    scope
+        .try_spawn_infallible(async move {
+            let app = Router::new().route("/", get(|| async { "ok" }));
+            let _ = axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        })
+        .unwrap();
+    (grpc, http)
+}
