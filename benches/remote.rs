@@ -14,7 +14,6 @@ use taskscope::{CancellationSource, Cancelled, ScopeBuilder};
 use tower_layer::Layer;
 
 #[path = "../tests/support/chain.rs"]
-#[allow(dead_code)]
 mod chain;
 mod support;
 

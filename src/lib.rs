@@ -118,6 +118,8 @@
 //! | `host` | yes | `#[taskscope::main]`, `#[taskscope::test]`, [`run_main`]: signals and the multi-thread runtime |
 //! | `axum` | no | request scopes for axum servers ([`axum`]) |
 //! | `postgres` | no | tokio-postgres queries cancelled on the server ([`postgres`]) |
+//! | `tonic` | no | gRPC deadlines and cancellation across calls ([`tonic`]) |
+//! | `reqwest` | no | HTTP calls that observe a token and send its budget ([`reqwest`]) |
 //! | `anyhow` | no | `anyhow::Error` as a scope's error type |
 //! | `serde` | no | `Serialize` for task-tree snapshots |
 //!
@@ -126,8 +128,11 @@
 //!
 //! # Modules
 //!
-//! The crate root holds tokens, scopes and the macros. [`axum`] and
-//! [`postgres`] are the integrations. The repository's `docs/` folder has the
+//! The crate root holds tokens, scopes and the macros. [`service`] runs
+//! services with restarts, readiness and an ordered, phased shutdown.
+//! [`remote`] holds the wire formats and policies that carry a deadline
+//! across processes. [`axum`], [`tonic`], [`reqwest`] and [`postgres`] are
+//! the integrations. The repository's `docs/` folder has the
 //! guide (the .NET walkthrough retold), the guarantees and where each is
 //! tested, the mapping from .NET, a comparison with other libraries, and the
 //! benchmarks.
