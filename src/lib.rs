@@ -172,7 +172,8 @@ pub use cancel::{
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer,
     Ready, RunState, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, ScopeSnapshot,
-    StartError, TaskError, TaskHandle, TaskSnapshot, TreeSnapshot, Untyped, DEFAULT_WARN_AFTER,
+    StartError, TaskError, TaskHandle, TaskSet, TaskSnapshot, TreeSnapshot, Untyped,
+    DEFAULT_WARN_AFTER,
 };
 
 #[cfg(all(feature = "host", not(loom)))]
