@@ -83,7 +83,11 @@ async fn join_next_is_cancel_safe_and_cancelling_the_scope_reaches_the_set() {
             Ok::<_, Cancelled>("slow")
         });
         // Dropping `join_next` before the task finishes loses nothing.
-        assert!(tokio::time::timeout(Duration::from_secs(1), set.join_next()).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), set.join_next())
+                .await
+                .is_err()
+        );
         assert_eq!(set.len(), 1);
         assert_eq!(set.join_next().await.unwrap()?, "slow");
 

@@ -71,6 +71,12 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         seen.push(name.clone());
         if matches!(
             name.as_str(),
+            "timeout" | "move_on_after" | "shielded" | "grace_period" | "warn_after"
+        ) {
+            check_duration_literal(value)?;
+        }
+        if matches!(
+            name.as_str(),
             "timeout" | "move_on_after" | "deadline" | "shielded"
         ) {
             if let Some(earlier) = &deadline_option {
@@ -160,4 +166,52 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     Ok(quote! {
         #builder.#form(#(#attrs)* async #capture |#inputs| #body)
     })
+}
+
+/// `timeout = 10s` is not Rust: a number with a unit suffix. Say what to
+/// write instead, rather than leave rustc to complain about the suffix.
+fn check_duration_literal(value: &Expr) -> syn::Result<()> {
+    let Expr::Lit(literal) = value else {
+        return Ok(());
+    };
+    let (digits, suffix) = match &literal.lit {
+        syn::Lit::Int(int) => (int.base10_digits().to_owned(), int.suffix().to_owned()),
+        syn::Lit::Float(float) => (float.base10_digits().to_owned(), float.suffix().to_owned()),
+        _ => return Ok(()),
+    };
+    let suggestion = match suffix.as_str() {
+        "" => format!("Duration::from_secs({digits}) (or from_millis, …)"),
+        "s" | "sec" | "secs" => format!("Duration::from_secs({digits})"),
+        "ms" => format!("Duration::from_millis({digits})"),
+        "us" => format!("Duration::from_micros({digits})"),
+        "ns" => format!("Duration::from_nanos({digits})"),
+        "m" | "min" | "mins" => format!("Duration::from_secs({digits} * 60)"),
+        "h" => format!("Duration::from_secs({digits} * 3600)"),
+        // An ordinary integer type suffix (`10u64`): not ours to judge.
+        _ => return Ok(()),
+    };
+    let suggestion = if digits.contains('.') && !suggestion.contains("(or") {
+        format!("Duration::from_secs_f64({digits}{})", scale(&suffix))
+    } else {
+        suggestion
+    };
+    Err(Error::new(
+        literal.span(),
+        format!(
+            "a scope! duration is a `std::time::Duration` expression, not `{digits}{suffix}`: \
+             write `{suggestion}`"
+        ),
+    ))
+}
+
+/// The factor to seconds of a unit suffix, as written after a float.
+fn scale(suffix: &str) -> &'static str {
+    match suffix {
+        "ms" => " / 1e3",
+        "us" => " / 1e6",
+        "ns" => " / 1e9",
+        "m" | "min" | "mins" => " * 60.0",
+        "h" => " * 3600.0",
+        _ => "",
+    }
 }
