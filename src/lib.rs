@@ -164,9 +164,8 @@ mod scope;
 pub mod service;
 
 pub use cancel::{
-    CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled, DropGuard,
-    Registration, RunUntilCancelled, WaitForCancellation, WaitForCancellationOwned,
-    WithCancellationOwned,
+    CancelReason, CancellationSource, CancellationToken, Cancelled, DropGuard, Registration,
+    RunUntilCancelled, RunUntilCancelledOwned, WaitForCancellation, WaitForCancellationOwned,
 };
 
 pub use scope::{

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use taskscope::{CancelReason, CancellableExt, CancellationSource, CancellationToken, Cancelled};
+use taskscope::{CancelReason, CancellationSource, CancellationToken, Cancelled};
 
 #[test]
 fn none_token_equals_default_and_can_never_be_cancelled() {
@@ -218,16 +218,9 @@ async fn run_until_cancelled_returns_output_or_cancelled() {
     let source = CancellationSource::new();
     let token = source.token();
     assert_eq!(token.run_until_cancelled(async { 5 }).await, Ok(5));
-    assert_eq!(async { 6 }.with_cancellation_token(&token).await, Ok(6));
-    assert_eq!(
-        async { 7 }
-            .with_cancellation_token_owned(token.clone())
-            .await,
-        Ok(7)
-    );
+    assert_eq!(token.run_until_cancelled_owned(async { 7 }).await, Ok(7));
 
-    let pending =
-        tokio::spawn(std::future::pending::<()>().with_cancellation_token_owned(token.clone()));
+    let pending = tokio::spawn(token.run_until_cancelled_owned(std::future::pending::<()>()));
     tokio::task::yield_now().await;
     source.cancel_with(CancelReason::message("enough"));
     let err = pending.await.unwrap().unwrap_err();

@@ -24,6 +24,6 @@ pub use reason::{CancelReason, Cancelled};
 pub use registration::Registration;
 pub use source::{CancellationSource, DropGuard};
 pub use token::CancellationToken;
-pub use until::{CancellableExt, RunUntilCancelled, WithCancellationOwned};
+pub use until::{RunUntilCancelled, RunUntilCancelledOwned};
 pub(crate) use wait::CancelWatch;
 pub use wait::{WaitForCancellation, WaitForCancellationOwned};

@@ -12,7 +12,7 @@ use super::deadline;
 use super::node::{Handler, Node};
 use super::reason::{CancelReason, Cancelled};
 use super::registration::Registration;
-use super::until::RunUntilCancelled;
+use super::until::{RunUntilCancelled, RunUntilCancelledOwned};
 use super::wait::{WaitForCancellation, WaitForCancellationOwned};
 use crate::loom::sync::Arc;
 
@@ -244,6 +244,25 @@ impl CancellationToken {
     /// ```
     pub fn run_until_cancelled<F: Future>(&self, future: F) -> RunUntilCancelled<'_, F> {
         RunUntilCancelled::new(self, future)
+    }
+
+    /// Like [`run_until_cancelled`](CancellationToken::run_until_cancelled),
+    /// owning a clone of the token: the result is `'static` when `future`
+    /// is, so it can be spawned.
+    ///
+    /// ```
+    /// use taskscope::CancellationSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let source = CancellationSource::new();
+    /// let task = tokio::spawn(source.token().run_until_cancelled_owned(std::future::pending::<()>()));
+    /// source.cancel();
+    /// assert!(task.await.unwrap().is_err());
+    /// # }
+    /// ```
+    pub fn run_until_cancelled_owned<F: Future>(&self, future: F) -> RunUntilCancelledOwned<F> {
+        RunUntilCancelledOwned::new(self.clone(), future)
     }
 
     /// Registers `f` to run once when the token is cancelled (.NET's

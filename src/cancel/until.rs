@@ -13,8 +13,7 @@ use super::wait::{WaitForCancellation, WaitForCancellationOwned};
 
 pin_project! {
     /// Runs a future until it completes or a token is cancelled, whichever
-    /// comes first; returned by [`CancellationToken::run_until_cancelled`] and
-    /// [`CancellableExt::with_cancellation_token`].
+    /// comes first; returned by [`CancellationToken::run_until_cancelled`].
     ///
     /// Resolves to `Ok(output)`, or `Err(Cancelled)` with the token's reason.
     /// Cancellation is checked first on every poll, so an already cancelled
@@ -31,10 +30,10 @@ pin_project! {
 
 pin_project! {
     /// Like [`RunUntilCancelled`] but owns its token, so it is `'static` when
-    /// the future is; returned by
-    /// [`CancellableExt::with_cancellation_token_owned`].
+    /// the future is (it can be spawned); returned by
+    /// [`CancellationToken::run_until_cancelled_owned`].
     #[must_use = "futures do nothing unless polled"]
-    pub struct WithCancellationOwned<F> {
+    pub struct RunUntilCancelledOwned<F> {
         #[pin]
         future: Option<F>,
         cancelled: WaitForCancellationOwned,
@@ -51,9 +50,9 @@ impl<'a, F: Future> RunUntilCancelled<'a, F> {
     }
 }
 
-impl<F: Future> WithCancellationOwned<F> {
+impl<F: Future> RunUntilCancelledOwned<F> {
     pub(crate) fn new(token: CancellationToken, future: F) -> Self {
-        WithCancellationOwned {
+        RunUntilCancelledOwned {
             future: Some(future),
             cancelled: token.cancelled_owned(),
         }
@@ -103,7 +102,7 @@ impl<F: Future> Future for RunUntilCancelled<'_, F> {
     }
 }
 
-impl<F: Future> Future for WithCancellationOwned<F> {
+impl<F: Future> Future for RunUntilCancelledOwned<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -125,73 +124,11 @@ impl<F> fmt::Debug for RunUntilCancelled<'_, F> {
     }
 }
 
-impl<F> fmt::Debug for WithCancellationOwned<F> {
+impl<F> fmt::Debug for RunUntilCancelledOwned<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WithCancellationOwned")
+        f.debug_struct("RunUntilCancelledOwned")
             .field("token", self.cancelled.token())
             .field("done", &self.future.is_none())
             .finish()
     }
 }
-
-/// Runs any future until a token is cancelled.
-///
-/// Implemented for every [`Future`]; bring it in with
-/// `use taskscope::CancellableExt`.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use taskscope::{CancellableExt, CancellationSource};
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let source = CancellationSource::with_timeout(Duration::from_secs(1));
-/// let slow = tokio::time::sleep(Duration::from_secs(60));
-/// let err = slow.with_cancellation_token(&source.token()).await.unwrap_err();
-/// assert!(err.is_timeout());
-/// # }
-/// ```
-pub trait CancellableExt: Future + Sized {
-    /// Runs `self` until it completes or `token` is cancelled; borrows the
-    /// token. Same as [`CancellationToken::run_until_cancelled`].
-    ///
-    /// ```
-    /// use taskscope::{CancellableExt, CancellationSource};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let source = CancellationSource::new();
-    /// assert_eq!(async { 7 }.with_cancellation_token(&source.token()).await, Ok(7));
-    /// # }
-    /// ```
-    fn with_cancellation_token(self, token: &CancellationToken) -> RunUntilCancelled<'_, Self> {
-        RunUntilCancelled::new(token, self)
-    }
-
-    /// Runs `self` until it completes or `token` is cancelled; owns the
-    /// token, so the result can be spawned.
-    ///
-    /// ```
-    /// use taskscope::{CancellableExt, CancellationSource};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let source = CancellationSource::new();
-    /// let task = tokio::spawn(
-    ///     std::future::pending::<()>().with_cancellation_token_owned(source.token()),
-    /// );
-    /// source.cancel();
-    /// assert!(task.await.unwrap().is_err());
-    /// # }
-    /// ```
-    fn with_cancellation_token_owned(
-        self,
-        token: CancellationToken,
-    ) -> WithCancellationOwned<Self> {
-        WithCancellationOwned::new(token, self)
-    }
-}
-
-impl<F: Future> CancellableExt for F {}
