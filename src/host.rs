@@ -48,7 +48,7 @@ static SHUTDOWN_GRACE: Mutex<Option<Duration>> = Mutex::new(None);
 /// its services' stopping budgets against it.
 ///
 /// ```
-/// assert_eq!(taskscope::shutdown_grace(), None); // not under run_main
+/// assert_eq!(taskscope::host::shutdown_grace(), None); // not under run_main
 /// ```
 pub fn shutdown_grace() -> Option<Duration> {
     *SHUTDOWN_GRACE
@@ -120,7 +120,7 @@ impl<E: fmt::Debug + Send + 'static> MainResult for Result<(), E> {
 ///
 /// fn main() -> std::process::ExitCode {
 ///     let runtime = tokio::runtime::Runtime::new().unwrap();
-///     taskscope::run_main(runtime, "main", Duration::from_secs(10), async {
+///     taskscope::host::run_main(runtime, "main", Duration::from_secs(10), async {
 ///         let token = taskscope::token(); // fires on Ctrl-C
 ///         token.cancelled().await;
 ///         println!("shutting down cleanly");

@@ -115,7 +115,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `host` | yes | `#[taskscope::main]`, `#[taskscope::test]`, [`run_main`]: signals and the multi-thread runtime |
+//! | `host` | yes | `#[taskscope::main]`, `#[taskscope::test]`, [`host::run_main`]: signals and the multi-thread runtime |
 //! | `axum` | no | request scopes for axum servers ([`axum`]) |
 //! | `postgres` | no | tokio-postgres queries cancelled on the server ([`postgres`]) |
 //! | `tonic` | no | gRPC deadlines and cancellation across calls ([`tonic`]) |
@@ -128,7 +128,9 @@
 //!
 //! # Modules
 //!
-//! The crate root holds tokens, scopes and the macros. [`service`] runs
+//! The crate root holds tokens, scopes and the macros. [`host`] is the
+//! process entry point behind `#[taskscope::main]`; [`tree`] holds the
+//! types of the live task tree. [`service`] runs
 //! services with restarts, readiness and an ordered, phased shutdown.
 //! [`remote`] holds the wire formats and policies that carry a deadline
 //! across processes. [`axum`], [`tonic`], [`reqwest`] and [`postgres`] are
@@ -155,7 +157,8 @@ pub mod reqwest;
 pub mod tonic;
 // tokio has no signal support under `--cfg loom`; the models do not need it.
 #[cfg(all(feature = "host", not(loom)))]
-mod host;
+#[cfg_attr(docsrs, doc(cfg(feature = "host")))]
+pub mod host;
 mod loom;
 #[cfg(not(loom))]
 pub mod remote;
@@ -168,17 +171,17 @@ pub use cancel::{
     RunUntilCancelled, RunUntilCancelledOwned, WaitForCancellation, WaitForCancellationOwned,
 };
 
+/// The live task tree, as data: what [`tree()`] returns (its
+/// [`Display`](std::fmt::Display) is the indented text SIGQUIT prints) and
+/// what [`ScopeHandle::snapshot`] gives for one scope.
+pub mod tree {
+    pub use crate::scope::{RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
+}
+
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer,
-    Ready, RunState, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, ScopeSnapshot,
-    StartError, TaskError, TaskHandle, TaskSet, TaskSnapshot, TreeSnapshot, Untyped,
-    DEFAULT_WARN_AFTER,
-};
-
-#[cfg(all(feature = "host", not(loom)))]
-#[cfg_attr(docsrs, doc(cfg(feature = "host")))]
-pub use host::{
-    exit_code, run_main, shutdown_grace, MainError, MainResult, DEFAULT_SHUTDOWN_GRACE,
+    Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError, TaskError,
+    TaskHandle, TaskSet, Untyped, DEFAULT_WARN_AFTER,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -374,19 +377,19 @@ pub use taskscope_macros::scope;
 
 /// Runs `async fn main` in a root scope whose token fires on SIGINT or
 /// SIGTERM (Ctrl-C where there are no Unix signals) with
-/// [`CancelReason::Shutdown`]; see [`run_main`], which it expands to.
+/// [`CancelReason::Shutdown`]; see [`host::run_main`], which it expands to.
 ///
 /// Options (all optional): `flavor = "multi_thread"` (default) or
 /// `"current_thread"`, `worker_threads = N`, and `shutdown_grace = "30s"`
-/// (also `"500ms"`, `"2m"`; default [`DEFAULT_SHUTDOWN_GRACE`], .NET's
+/// (also `"500ms"`, `"2m"`; default [`host::DEFAULT_SHUTDOWN_GRACE`], .NET's
 /// `HostOptions.ShutdownTimeout`). Tasks still running when the grace
 /// period ends are aborted; a second signal aborts at once.
 ///
 /// `main` may return `()` or `Result<(), E: Debug>`. The process exits with
-/// [`exit_code::SUCCESS`] (0, also after a graceful shutdown),
-/// [`exit_code::FAILURE`] (1, an error; printed to stderr),
-/// [`exit_code::ABORTED`] (2, the grace period ran out) or
-/// [`exit_code::INTERRUPTED`] (130, a second signal).
+/// [`host::exit_code::SUCCESS`] (0, also after a graceful shutdown),
+/// [`host::exit_code::FAILURE`] (1, an error; printed to stderr),
+/// [`host::exit_code::ABORTED`] (2, the grace period ran out) or
+/// [`host::exit_code::INTERRUPTED`] (130, a second signal).
 ///
 /// ```no_run
 /// use taskscope::Cancelled;
@@ -408,7 +411,7 @@ pub use taskscope_macros::scope;
 /// ```text
 /// fn main() -> std::process::ExitCode {
 ///     async fn __taskscope_main() -> Result<(), Cancelled> { /* the body */ }
-///     taskscope::run_main(
+///     taskscope::host::run_main(
 ///         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap(),
 ///         "main (src/main.rs:3)",
 ///         Duration::from_millis(10_000),

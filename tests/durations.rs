@@ -133,7 +133,7 @@ fn max_shutdown_grace_is_never_and_does_not_panic() {
         .enable_all()
         .build()
         .unwrap();
-    let code = taskscope::run_main(runtime, "main", Duration::MAX, async {
+    let code = taskscope::host::run_main(runtime, "main", Duration::MAX, async {
         let stopping = taskscope::token();
         // The signal handler is installed once `run_main` runs: ask for the
         // signal from inside.
@@ -148,6 +148,6 @@ fn max_shutdown_grace_is_never_and_does_not_panic() {
     });
     assert_eq!(
         code,
-        std::process::ExitCode::from(taskscope::exit_code::SUCCESS)
+        std::process::ExitCode::from(taskscope::host::exit_code::SUCCESS)
     );
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use taskscope::{CancelReason, Cancelled, RunState, ScopeBuilder};
+use taskscope::tree::RunState;
+use taskscope::{CancelReason, Cancelled, ScopeBuilder};
 use tokio::time::sleep;
 
 mod support;

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use taskscope::{Cancelled, ScopeBuilder, ScopeError, ScopeHandle, ScopeSnapshot};
+use taskscope::tree::ScopeSnapshot;
+use taskscope::{Cancelled, ScopeBuilder, ScopeError, ScopeHandle};
 
 const DEPTH: usize = 10_000;
 

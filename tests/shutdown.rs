@@ -1,7 +1,7 @@
 //! `#[taskscope::main]` in a real process: the example binaries are
 //! started as child processes and sent SIGINT. Checks the graceful path,
 //! the abort after the grace period, and the abort on a second signal, with
-//! the documented exit codes (`taskscope::exit_code`).
+//! the documented exit codes (`taskscope::host::exit_code`).
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use taskscope::exit_code;
+use taskscope::host::exit_code;
 
 /// `target/<profile>/examples/<name>`. A full `cargo test` builds the
 /// examples; when only this test was built, build the one it needs.

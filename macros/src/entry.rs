@@ -209,13 +209,13 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<T
             }
             let grace = match options.grace_millis {
                 Some(ms) => quote!(::core::time::Duration::from_millis(#ms)),
-                None => quote!(::taskscope::DEFAULT_SHUTDOWN_GRACE),
+                None => quote!(::taskscope::host::DEFAULT_SHUTDOWN_GRACE),
             };
             quote! {
                 #(#attrs)*
                 #vis fn main() -> ::std::process::ExitCode {
                     async fn __taskscope_main() #output #block
-                    ::taskscope::run_main(#runtime, #scope_name, #grace, __taskscope_main())
+                    ::taskscope::host::run_main(#runtime, #scope_name, #grace, __taskscope_main())
                 }
             }
         }

@@ -97,7 +97,7 @@ impl Default for Services {
 
 impl Services {
     /// A set named "services", checked against the process's
-    /// [`shutdown_grace`](crate::shutdown_grace) when it runs under
+    /// [`shutdown_grace`](crate::host::shutdown_grace) when it runs under
     /// `#[taskscope::main]`, with no unready delay and a new [`Readiness`].
     #[track_caller]
     pub fn new() -> Self {
