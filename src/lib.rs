@@ -129,7 +129,7 @@
 //! # Modules
 //!
 //! The crate root holds tokens, scopes and the macros. [`host`] is the
-//! process entry point behind `#[taskscope::main]`; [`tree`] holds the
+//! process entry point behind `#[taskscope::main]`; [`tree`](mod@tree) holds the
 //! types of the live task tree. [`service`] runs
 //! services with restarts, readiness and an ordered, phased shutdown.
 //! [`remote`] holds the wire formats and policies that carry a deadline
