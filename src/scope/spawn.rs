@@ -63,6 +63,65 @@ where
     T: Send + 'static,
     E: TaskError,
 {
+    let (task, id) = prepare(engine, &name, future)?;
+    let join = match (permit, engine.limit()) {
+        (None, None) => tokio::spawn(task),
+        (Some(permit), _) => tokio::spawn(async move {
+            let _permit = permit;
+            task.await
+        }),
+        (None, Some(limit)) => {
+            let limit = Arc::clone(limit);
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                task.await
+            })
+        }
+    };
+    Ok(track(engine, id, name, join))
+}
+
+/// Like [`spawn`], for a future that is not `Send`: a task of the current
+/// thread's `LocalSet` (tokio's `spawn_local`).
+///
+/// # Panics
+///
+/// Outside a `LocalSet`, as `tokio::task::spawn_local` does.
+pub(crate) fn spawn_local<F, T, E>(
+    engine: &Arc<Engine>,
+    name: TaskName,
+    future: F,
+) -> Result<Spawned<T>, ScopeClosed>
+where
+    F: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: TaskError,
+{
+    let (task, id) = prepare(engine, &name, future)?;
+    let join = match engine.limit() {
+        None => tokio::task::spawn_local(task),
+        Some(limit) => {
+            let limit = Arc::clone(limit);
+            tokio::task::spawn_local(async move {
+                let _permit = limit.acquire_owned().await;
+                task.await
+            })
+        }
+    };
+    Ok(track(engine, id, name, join))
+}
+
+/// Takes a unit of the scope for a new task and wraps its future
+/// (invariant 1); `Err` if the scope has already finished.
+fn prepare<F, T, E>(
+    engine: &Arc<Engine>,
+    name: &TaskName,
+    future: F,
+) -> Result<(TaskFuture<F, E>, u64), ScopeClosed>
+where
+    F: Future<Output = Result<T, E>>,
+    E: TaskError,
+{
     if !engine.join.try_add() {
         return Err(ScopeClosed);
     }
@@ -83,22 +142,18 @@ where
         at: name.site(),
         _error: PhantomData,
     };
-    let join = match (permit, engine.limit()) {
-        (None, None) => tokio::spawn(task),
-        (Some(permit), _) => tokio::spawn(async move {
-            let _permit = permit;
-            task.await
-        }),
-        (None, Some(limit)) => {
-            let limit = Arc::clone(limit);
-            tokio::spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                task.await
-            })
-        }
-    };
+    Ok((task, id))
+}
+
+/// Registers a spawned task with its scope, so it can be named and aborted.
+fn track<T>(
+    engine: &Engine,
+    id: u64,
+    name: TaskName,
+    join: JoinHandle<TaskOutput<T>>,
+) -> Spawned<T> {
     engine.registry.track(id, name, join.abort_handle());
-    Ok(Spawned { join, id })
+    Spawned { join, id }
 }
 
 /// Runs `f` on tokio's blocking pool as a task of `engine`. It gets the

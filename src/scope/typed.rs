@@ -224,6 +224,49 @@ impl<E: TaskError> Scope<E> {
         self.handle_for(spawned, name)
     }
 
+    /// Spawns a future that is not `Send` (it holds an `Rc`, a `RefCell`
+    /// guard, a `!Send` client) as a task of the scope, on the current
+    /// thread's `LocalSet` (tokio's `spawn_local`): otherwise like
+    /// [`spawn`](Scope::spawn). The scope's body may itself be `!Send`: a
+    /// scope runs its body in the caller's task.
+    ///
+    /// # Panics
+    ///
+    /// Outside a [`tokio::task::LocalSet`] (or a runtime that runs local
+    /// tasks), as `tokio::task::spawn_local` does.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let local = tokio::task::LocalSet::new();
+    /// let total = local
+    ///     .run_until(taskscope::scope(async |s| {
+    ///         let shared = Rc::new(20); // not Send
+    ///         let a = s.spawn_local({
+    ///             let shared = Rc::clone(&shared);
+    ///             async move { Ok::<_, taskscope::Cancelled>(*shared + 1) }
+    ///         });
+    ///         let b = s.spawn_local(async move { Ok(*shared + 1) });
+    ///         Ok(a.await? + b.await?)
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(total, 42);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F, T>(&self, future: F) -> TaskHandle<'_, T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+    {
+        let name = TaskName::at(Location::caller());
+        let spawned = spawn::spawn_local(&self.engine, name.clone(), future);
+        self.handle_for(spawned, name)
+    }
+
     fn spawn_as<F, T>(&self, name: TaskName, future: F) -> TaskHandle<'_, T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
