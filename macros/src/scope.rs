@@ -141,6 +141,17 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
         };
     }
+    if seen.iter().any(|k| k == "shielded") && seen.iter().any(|k| k == "parent") {
+        let key = options
+            .iter()
+            .map(|(key, _)| key)
+            .find(|key| *key == "parent")
+            .expect("seen above");
+        return Err(Error::new(
+            key.span(),
+            "`parent` and `shielded` conflict: a shielded scope is linked to no token; use one",
+        ));
+    }
     if race {
         if seen.iter().any(|k| k == "move_on_after") {
             return Err(Error::new(

@@ -99,6 +99,23 @@ impl Default for Options {
     }
 }
 
+impl std::fmt::Debug for ScopeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = self.options.as_deref();
+        f.debug_struct("ScopeBuilder")
+            .field("name", &self.name.to_string())
+            .field("policy", &options.map(|o| o.policy))
+            .field("limit", &options.and_then(|o| o.limit))
+            .field("timeout", &options.and_then(|o| o.timeout))
+            .field("deadline", &options.and_then(|o| o.deadline))
+            .field(
+                "shielded",
+                &options.is_some_and(|o| matches!(o.link, Link::Shielded)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for ScopeBuilder {
     #[track_caller]
     fn default() -> Self {
@@ -248,6 +265,12 @@ impl ScopeBuilder {
     /// as it opens; `Duration::MAX` (or any delay past what the clock holds)
     /// never fires.
     ///
+    /// # Panics
+    ///
+    /// If [`deadline`](ScopeBuilder::deadline) or
+    /// [`shielded`](ScopeBuilder::shielded) was set before: both bound the scope,
+    /// and the builder does not pick one.
+    ///
     /// ```
     /// use std::time::Duration;
     ///
@@ -263,12 +286,19 @@ impl ScopeBuilder {
     /// assert!(result.unwrap_err().is_timeout());
     /// # }
     /// ```
+    #[track_caller]
     pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.check(Setting::Timeout);
         self.options().timeout = Some(timeout);
         self
     }
 
     /// Like [`timeout`](ScopeBuilder::timeout), at a point in time.
+    ///
+    /// # Panics
+    ///
+    /// If [`timeout`](ScopeBuilder::timeout) or
+    /// [`shielded`](ScopeBuilder::shielded) was set before.
     ///
     /// ```
     /// use std::time::Duration;
@@ -286,7 +316,9 @@ impl ScopeBuilder {
     /// assert!(matches!(result, Ok(None)));
     /// # }
     /// ```
+    #[track_caller]
     pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.check(Setting::Deadline);
         self.options().deadline = Some(deadline);
         self
     }
@@ -294,6 +326,11 @@ impl ScopeBuilder {
     /// Links the scope's token to `parent` instead of the enclosing
     /// scope's (explicit token passing, the seed's convention). The
     /// enclosing scope, if any, still joins it.
+    ///
+    /// # Panics
+    ///
+    /// If [`shielded`](ScopeBuilder::shielded) was set before: a shielded scope is
+    /// linked to no token.
     ///
     /// ```
     /// use taskscope::CancellationSource;
@@ -312,7 +349,9 @@ impl ScopeBuilder {
     ///     .unwrap();
     /// # }
     /// ```
+    #[track_caller]
     pub fn parent(mut self, parent: &CancellationToken) -> Self {
+        self.check(Setting::Parent);
         self.options().link = Link::Token(parent.clone());
         self
     }
@@ -322,6 +361,12 @@ impl ScopeBuilder {
     /// is cancelled (Trio's `shield`, Kotlin's `NonCancellable`). It must be
     /// bounded, so it takes its own `timeout`. The enclosing scope still
     /// joins it.
+    ///
+    /// # Panics
+    ///
+    /// If [`parent`](ScopeBuilder::parent), [`timeout`](ScopeBuilder::timeout) or
+    /// [`deadline`](ScopeBuilder::deadline) was set before: a shield is unlinked
+    /// and bounded by its own `timeout`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -345,7 +390,9 @@ impl ScopeBuilder {
     /// .unwrap();
     /// # }
     /// ```
+    #[track_caller]
     pub fn shielded(mut self, timeout: Duration) -> Self {
+        self.check(Setting::Shield);
         self.options().link = Link::Shielded;
         self.options().timeout = Some(timeout);
         self
@@ -614,6 +661,28 @@ impl ScopeBuilder {
         }
     }
 
+    /// Panics, naming both, if `new` conflicts with an option set before:
+    /// the builder never picks one silently. Setting the same option again
+    /// replaces it.
+    #[track_caller]
+    fn check(&self, new: Setting) {
+        let Some(options) = &self.options else {
+            return;
+        };
+        let shielded = matches!(options.link, Link::Shielded);
+        let earlier = [
+            (Setting::Shield, shielded),
+            (Setting::Parent, matches!(options.link, Link::Token(_))),
+            (Setting::Deadline, options.deadline.is_some()),
+            (Setting::Timeout, options.timeout.is_some() && !shielded),
+        ];
+        for (setting, set) in earlier {
+            if set && new.conflicts_with(setting) {
+                conflict_panic(new, setting);
+            }
+        }
+    }
+
     fn options(&mut self) -> &mut Options {
         self.options.get_or_insert_with(Box::default)
     }
@@ -667,6 +736,57 @@ impl ScopeBuilder {
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))
     }
+}
+
+/// The options that can conflict: three ways to bound the scope, and two
+/// of linking its token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    Timeout,
+    Deadline,
+    Shield,
+    Parent,
+}
+
+impl Setting {
+    fn conflicts_with(self, earlier: Setting) -> bool {
+        use Setting::*;
+        matches!(
+            (self, earlier),
+            (Timeout, Deadline | Shield)
+                | (Deadline, Timeout | Shield)
+                | (Shield, Timeout | Deadline | Parent)
+                | (Parent, Shield)
+        )
+    }
+
+    fn option(self) -> &'static str {
+        match self {
+            Setting::Timeout => "`timeout`",
+            Setting::Deadline => "`deadline`",
+            Setting::Shield => "`shielded`",
+            Setting::Parent => "`parent`",
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn conflict_panic(new: Setting, earlier: Setting) -> ! {
+    let why = match (new, earlier) {
+        (Setting::Shield, Setting::Parent) | (Setting::Parent, Setting::Shield) => {
+            "a shielded scope is linked to no token, one with a `parent` to that token"
+        }
+        (Setting::Shield, _) | (_, Setting::Shield) => {
+            "`shielded(d)` already bounds the scope by `d`, and another deadline would change that bound"
+        }
+        _ => "both set the scope's deadline",
+    };
+    panic!(
+        "ScopeBuilder: {} conflicts with {} set before: {why}; keep one",
+        new.option(),
+        earlier.option()
+    )
 }
 
 /// `run`'s panic, out of line: its formatting would otherwise sit in every
