@@ -14,6 +14,7 @@
 //! its budget is spent, the others are stopped in order, and the process
 //! exits 1.
 
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,12 +47,16 @@ async fn http(ctx: ServiceContext<SocketAddr>, readiness: Readiness) -> io::Resu
         .route("/", get(|| async { "hello\n" }))
         .merge(taskscope::axum::probes(readiness));
     let draining = ctx.draining();
-    let _announce = draining
-        .on_cancel(|reason| println!("http: draining ({reason}); /readyz already says 503"));
-    taskscope::axum::serve(listener, app)
+    let announce = async {
+        draining.cancelled().await;
+        let reason = draining.reason().unwrap_or_default();
+        println!("http: draining ({reason}); /readyz already says 503");
+    };
+    let serve = taskscope::axum::serve(listener, app)
         .shutdown_on(&draining)
-        .drain_period(Duration::from_secs(2))
-        .await?;
+        .drain_period(Duration::from_secs(2));
+    let (served, ()) = tokio::join!(serve.into_future(), announce);
+    served?;
     println!("http: stopped");
     Ok(())
 }

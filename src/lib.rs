@@ -179,9 +179,9 @@ pub mod tree {
 }
 
 pub use scope::{
-    current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy, Racer,
-    Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError, TaskError,
-    TaskHandle, TaskSet, Untyped, DEFAULT_WARN_AFTER,
+    current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy,
+    RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError,
+    TaskError, TaskHandle, TaskSet, Untyped, DEFAULT_WARN_AFTER,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -310,22 +310,9 @@ pub use scope::{
 /// # }
 /// ```
 ///
-/// `policy = race`: the first success wins.
-///
-/// ```
-/// use taskscope::{scope, Cancelled};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let winner = scope!(policy = race, |r| {
-///     r.spawn(async { Ok::<_, Cancelled>("mirror a") });
-///     Ok(())
-/// })
-/// .await
-/// .unwrap();
-/// assert_eq!(winner, "mirror a");
-/// # }
-/// ```
+/// A race is not a policy (its body enters contestants and it returns the
+/// winner): it is [`race`], or `ScopeBuilder::race` with
+/// options; `policy = race` is a compile error saying so.
 ///
 /// `grace_period` and `warn_after`: stubborn tasks are aborted after the grace
 /// period; a warning names them first.

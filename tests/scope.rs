@@ -287,7 +287,10 @@ async fn race_where_all_fail_returns_every_error_and_empty_race_says_so() {
     assert_eq!(errors, ["a", "b"]);
 
     let empty = taskscope::race::<(), Cancelled, _>(async |_r| Ok(())).await;
-    assert!(matches!(empty, Err(ScopeError::<Cancelled>::NoContestants)));
+    assert!(matches!(
+        empty,
+        Err(taskscope::RaceError::<Cancelled>::NoContestants)
+    ));
 }
 
 // ---- concurrency limit -----------------------------------------------------

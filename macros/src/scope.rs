@@ -61,7 +61,6 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let mut builder = quote!(::taskscope::ScopeBuilder::new());
     let mut seen: Vec<String> = Vec::new();
     let mut form = quote!(run);
-    let mut race = false;
     let mut deadline_option: Option<String> = None;
     for (key, value) in &options {
         let name = key.to_string();
@@ -122,13 +121,17 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                     Some("fail_fast") => quote!(#builder.policy(::taskscope::Policy::FailFast)),
                     Some("supervise") => quote!(#builder.policy(::taskscope::Policy::Supervise)),
                     Some("race") => {
-                        race = true;
-                        builder
+                        return Err(Error::new(
+                            value.span(),
+                            "a race is not a policy: its body enters contestants and it returns \
+                             the winner; use `taskscope::race(async |r| { r.spawn(…); Ok(()) })` \
+                             or `ScopeBuilder::new()…race(…)`",
+                        ))
                     }
                     _ => {
                         return Err(Error::new(
                             value.span(),
-                            "`policy` is one of `fail_fast`, `supervise`, `race`",
+                            "`policy` is one of `fail_fast`, `supervise`",
                         ))
                     }
                 }
@@ -150,21 +153,6 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         return Err(Error::new(
             key.span(),
             "`parent` and `shielded` conflict: a shielded scope is linked to no token; use one",
-        ));
-    }
-    if race {
-        if seen.iter().any(|k| k == "move_on_after") {
-            return Err(Error::new(
-                body.span(),
-                "`policy = race` cannot be combined with `move_on_after`",
-            ));
-        }
-        form = quote!(race);
-    }
-    if seen.iter().any(|k| k == "shielded") && seen.iter().any(|k| k == "parent") {
-        return Err(Error::new(
-            body.span(),
-            "a shielded scope is linked to no parent; drop `parent` or `shielded`",
         ));
     }
     let ExprClosure {

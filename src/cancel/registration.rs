@@ -10,7 +10,13 @@ use crate::loom::sync::Arc;
 /// [`CancellationToken::on_cancel`](crate::CancellationToken::on_cancel);
 /// dropping it unregisters the callback.
 ///
-/// * Dropped before cancellation: the callback never runs.
+/// * Dropped before cancellation: the callback never runs. The same holds
+///   if it is dropped while a cancellation is under way but has not reached
+///   this callback yet (tasks waiting on the token are woken before the
+///   callbacks run, so a task may drop its registration in that window):
+///   exactly one of "it runs" and "it is unregistered" happens. Keep the
+///   registration in something that outlives the task if the callback must
+///   run whenever the token fires.
 /// * Dropped while the callback runs on another thread: `drop` waits until
 ///   the callback has returned, so whatever the callback touches may be freed
 ///   right after (.NET's `CancellationTokenRegistration.Dispose`). Keep

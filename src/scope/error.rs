@@ -52,8 +52,6 @@ pub enum ScopeError<E> {
         /// Errors returned after the deadline.
         errors: Vec<E>,
     },
-    /// A [`race`](crate::race) in which no task was started.
-    NoContestants,
 }
 
 impl<E> ScopeError<E> {
@@ -69,7 +67,6 @@ impl<E> ScopeError<E> {
         match self {
             ScopeError::Failed { first, .. } => Some(first),
             ScopeError::TimedOut { errors } => errors.first(),
-            ScopeError::NoContestants => None,
         }
     }
 
@@ -87,15 +84,13 @@ impl<E> ScopeError<E> {
                 later
             }
             ScopeError::TimedOut { errors } => errors,
-            ScopeError::NoContestants => Vec::new(),
         }
     }
 
     /// One error of the tasks' type, for `?` in code that returns `E`
     /// (a nested scope inside a task, `main`): the first failure; for a
     /// scope ended by its own deadline, [`Cancelled`] with
-    /// [`CancelReason::Timeout`]; for a race with no tasks, [`Cancelled`]
-    /// saying so. The later errors are dropped.
+    /// [`CancelReason::Timeout`]. The later errors are dropped.
     ///
     /// ```
     /// use std::io;
@@ -114,9 +109,6 @@ impl<E> ScopeError<E> {
         match self {
             ScopeError::Failed { first, .. } => first,
             ScopeError::TimedOut { .. } => Cancelled::new(CancelReason::Timeout).into(),
-            ScopeError::NoContestants => {
-                Cancelled::new(CancelReason::message("a race with no tasks has no winner")).into()
-            }
         }
     }
 
@@ -139,7 +131,6 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
                 write!(f, "{first} (and {} later errors)", later.len())
             }
             ScopeError::TimedOut { .. } => f.write_str("the scope's deadline passed"),
-            ScopeError::NoContestants => f.write_str("a race with no tasks has no winner"),
         }
     }
 }

@@ -55,7 +55,7 @@ pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_A
 pub use current::token;
 pub use error::{ScopeClosed, ScopeError};
 pub use handle::{current_scope, ScopeHandle, Untyped};
-pub use race::{race, Racer};
+pub use race::{race, RaceError, Racer};
 pub use settings::Policy;
 pub use start::{Ready, StartError};
 pub use task::{JoinTask, TaskHandle};

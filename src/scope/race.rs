@@ -1,5 +1,7 @@
 //! Racing tasks: the first success wins and cancels the rest.
 
+use std::error::Error;
+use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +12,7 @@ use super::settings::{Policy, TaskName};
 use super::spawn;
 use super::task_error::TaskError;
 use super::typed::Scope;
-use crate::cancel::{CancelReason, CancellationToken};
+use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 
 /// What a [`race`] body uses to enter contestants.
 pub struct Racer<'scope, T, E> {
@@ -82,8 +84,8 @@ impl<T: Send + 'static, E: TaskError> Racer<'_, T, E> {
 
 /// Races the contestants the body enters with [`Racer::spawn`]: returns the
 /// first success and cancels (and joins) the rest. If every contestant
-/// fails, returns [`ScopeError::Failed`] with all the errors;
-/// [`ScopeError::NoContestants`] if none was entered. Java's
+/// fails, returns [`RaceError::Failed`] with the scope's error (every
+/// contestant's); [`RaceError::NoContestants`] if none was entered. Java's
 /// `anySuccessfulResultOrThrow`, Go's "first response wins".
 ///
 /// ```
@@ -108,7 +110,7 @@ impl<T: Send + 'static, E: TaskError> Racer<'_, T, E> {
 /// # }
 /// ```
 #[track_caller]
-pub fn race<T, E, F>(body: F) -> impl Future<Output = Result<T, ScopeError<E>>>
+pub fn race<T, E, F>(body: F) -> impl Future<Output = Result<T, RaceError<E>>>
 where
     F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
     T: Send + 'static,
@@ -137,7 +139,7 @@ impl ScopeBuilder {
     /// assert_eq!(winner, "a");
     /// # }
     /// ```
-    pub async fn race<T, E, F>(self, body: F) -> Result<T, ScopeError<E>>
+    pub async fn race<T, E, F>(self, body: F) -> Result<T, RaceError<E>>
     where
         F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
         T: Send + 'static,
@@ -157,10 +159,83 @@ impl ScopeBuilder {
         let won = winner.lock().unwrap_or_else(PoisonError::into_inner).take();
         match (won, result) {
             (Some(value), _) => Ok(value),
-            (None, Err(error)) => Err(error),
+            (None, Err(error)) => Err(RaceError::Failed(error)),
             // Every contestant either won or failed: no winner, no failure
             // means there was nobody.
-            (None, Ok(())) => Err(ScopeError::NoContestants),
+            (None, Ok(())) => Err(RaceError::NoContestants),
+        }
+    }
+}
+
+/// Why a [`race`] has no winner.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RaceError<E> {
+    /// Every contestant failed, or the race's scope failed or timed out:
+    /// the scope's error, with every contestant's error.
+    Failed(ScopeError<E>),
+    /// The body entered no contestant.
+    NoContestants,
+}
+
+impl<E> RaceError<E> {
+    /// Every error, in the order they happened (none for `NoContestants`).
+    ///
+    /// ```
+    /// use taskscope::{RaceError, ScopeError};
+    /// let err = RaceError::Failed(ScopeError::Failed { first: "a", later: vec!["b"] });
+    /// assert_eq!(err.into_errors(), vec!["a", "b"]);
+    /// assert!(RaceError::<&str>::NoContestants.into_errors().is_empty());
+    /// ```
+    pub fn into_errors(self) -> Vec<E> {
+        match self {
+            RaceError::Failed(error) => error.into_errors(),
+            RaceError::NoContestants => Vec::new(),
+        }
+    }
+
+    /// One error of the contestants' type, for `?`: the first failure;
+    /// [`Cancelled`] saying so for a race with no contestants.
+    ///
+    /// ```
+    /// use taskscope::RaceError;
+    /// let none = RaceError::<std::io::Error>::NoContestants.into_error();
+    /// assert!(none.to_string().contains("no contestant"));
+    /// ```
+    pub fn into_error(self) -> E
+    where
+        E: From<Cancelled>,
+    {
+        match self {
+            RaceError::Failed(error) => error.into_error(),
+            RaceError::NoContestants => Cancelled::new(CancelReason::message(
+                "a race with no contestant has no winner",
+            ))
+            .into(),
+        }
+    }
+}
+
+impl<E> From<ScopeError<E>> for RaceError<E> {
+    fn from(error: ScopeError<E>) -> Self {
+        RaceError::Failed(error)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RaceError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaceError::Failed(error) => write!(f, "every contestant failed: {error}"),
+            RaceError::NoContestants => f.write_str("a race with no contestant has no winner"),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for RaceError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            RaceError::Failed(ScopeError::Failed { first, .. }) => Some(first),
+            _ => None,
         }
     }
 }

@@ -41,7 +41,10 @@ pub enum Event {
 }
 
 #[derive(Clone, Default)]
-pub struct Log(Arc<Mutex<Vec<Event>>>);
+pub struct Log(
+    Arc<Mutex<Vec<Event>>>,
+    Arc<Mutex<Vec<taskscope::Registration>>>,
+);
 
 impl Log {
     pub fn push(&self, event: Event) {
@@ -82,19 +85,23 @@ impl Log {
     }
 }
 
-/// Records the start and the cancellation of a request in `service`.
-fn observe(service: &'static str, log: &Log) -> taskscope::Registration {
+/// Records the start and the cancellation of a request in `service`. The
+/// callback's registration is kept by the log, not the handler: a handler
+/// that returns the moment its token fires would otherwise unregister the
+/// callback before the cancelling thread got to run it.
+fn observe(service: &'static str, log: &Log) {
     let token = taskscope::token();
     log.push(Event::HandlerRan(service));
     log.push(Event::Started(service, token.remaining()));
-    let log = log.clone();
-    token.on_cancel(move |reason| {
-        log.push(Event::Cancelled(
+    let events = log.clone();
+    let registration = token.on_cancel(move |reason| {
+        events.push(Event::Cancelled(
             service,
             reason.root().clone(),
             Instant::now(),
         ));
-    })
+    });
+    log.1.lock().unwrap().push(registration);
 }
 
 /// Strings as gRPC messages: the bytes of the UTF-8 text, no protobuf.
@@ -187,7 +194,7 @@ impl tonic::server::UnaryService<String> for WorkB {
         // The layer put the call's token in the request too.
         let from_extensions = request.extensions().get::<CancellationToken>().cloned();
         Box::pin(async move {
-            let _seen = observe("B", &b.log);
+            observe("B", &b.log);
             assert_eq!(from_extensions, Some(taskscope::token()));
             let url = format!("http://{}/query", b.c);
             let answer = b.http.get(url).cancellable().send().await;
@@ -213,7 +220,7 @@ const LONG_QUERY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 
 /// C's handler: a SQLite query that only its token's firing stops, and an
 /// audit record written in a shielded scope, which outlives the request.
 async fn query_c(State(log): State<Log>) -> Result<String, StatusCode> {
-    let _seen = observe("C", &log);
+    observe("C", &log);
     let audit_log = log.clone();
     taskscope::current_scope()
         .expect("the request scope")
@@ -256,7 +263,7 @@ async fn query_c(State(log): State<Log>) -> Result<String, StatusCode> {
 async fn work_a(
     State((b, log)): State<(tonic::transport::Channel, Log)>,
 ) -> Result<String, StatusCode> {
-    let _seen = observe("A", &log);
+    observe("A", &log);
     let channel = DeadlineLayer::new().layer(b);
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.map_err(|_| StatusCode::BAD_GATEWAY)?;

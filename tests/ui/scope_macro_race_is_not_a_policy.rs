@@ -1,0 +1,3 @@
+fn main() {
+    let _ = taskscope::scope!(policy = race, |r| Ok::<_, taskscope::Cancelled>(()));
+}
