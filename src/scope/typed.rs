@@ -191,20 +191,23 @@ impl<E: TaskError> Scope<E> {
     /// [`check`](CancellationToken::check) as it goes (the seed's CPU-bound
     /// loop). Unlike async tasks it cannot be aborted once started.
     ///
+    /// A closure whose only way out is `?` gives Rust nothing to infer its
+    /// error type from (the error reads ``cannot satisfy `_:
+    /// From<Cancelled>` ``): write its return type, `|token| -> Result<T, E>
+    /// { … }`, as below.
+    ///
     /// ```
     /// use taskscope::Cancelled;
     ///
     /// # #[tokio::main]
     /// # async fn main() {
     /// let result = taskscope::scope(async |s| {
-    ///     let busy = s.spawn_blocking(|token| {
+    ///     let busy = s.spawn_blocking(|token| -> Result<u64, Cancelled> {
     ///         let mut n = 0u64;
     ///         loop {
-    ///             token.check()?;
+    ///             token.check()?; // the only exit
     ///             n = n.wrapping_add(1);
     ///         }
-    ///         #[allow(unreachable_code)]
-    ///         Ok::<u64, Cancelled>(n)
     ///     });
     ///     s.cancel();
     ///     busy.await
