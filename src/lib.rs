@@ -181,7 +181,7 @@ pub mod tree {
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy,
     RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError,
-    TaskError, TaskHandle, TaskSet, Untyped, DEFAULT_WARN_AFTER,
+    TaskBuilder, TaskError, TaskHandle, TaskSet, Untyped, WaitingTaskBuilder, DEFAULT_WARN_AFTER,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.

@@ -10,7 +10,8 @@
 //!   [`ScopeHandle`] (`handle.rs`), an owned handle to a live scope;
 //!   [`TaskHandle`] (`task.rs`); [`ScopeBuilder`] and the entry functions
 //!   (`builder.rs`); [`race`] (`race.rs`); [`Scope::start`] and
-//!   [`Ready`] (`start.rs`); [`TaskSet`] (`task_set.rs`); [`TaskError`] (`task_error.rs`),
+//!   [`Ready`] (`start.rs`); [`TaskSet`] (`task_set.rs`); [`TaskBuilder`]
+//!   (`task_builder.rs`); [`TaskError`] (`task_error.rs`),
 //!   which tells a cancellation from a real failure; [`ScopeError`]
 //!   (`error.rs`);
 //! * the engine (`engine.rs`), which does not know `E` and composes parts
@@ -45,6 +46,7 @@ mod spawn;
 mod stack;
 mod start;
 mod task;
+mod task_builder;
 mod task_error;
 mod task_set;
 mod tree;
@@ -59,6 +61,7 @@ pub use race::{race, RaceError, Racer};
 pub use settings::Policy;
 pub use start::{Ready, StartError};
 pub use task::{JoinTask, TaskHandle};
+pub use task_builder::{TaskBuilder, WaitingTaskBuilder};
 pub use task_error::TaskError;
 pub use task_set::TaskSet;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};

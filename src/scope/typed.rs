@@ -175,15 +175,7 @@ impl<E: TaskError> Scope<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::at(Location::caller());
-        async move {
-            let permit = match self.engine.limit() {
-                Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
-                None => None,
-            };
-            let spawned = spawn::spawn(&self.engine, name.clone(), future, permit);
-            self.handle_for(spawned, name)
-        }
+        self.task().wait_for_slot().spawn(future)
     }
 
     /// Runs a blocking closure on tokio's blocking pool as a task of this
@@ -279,7 +271,16 @@ impl<E: TaskError> Scope<E> {
         self.handle_for(spawned, name)
     }
 
-    fn handle_for<T>(
+    /// A slot under the scope's limit, once one is free; `None` without a
+    /// limit.
+    pub(crate) async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match self.engine.limit() {
+            Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    pub(crate) fn handle_for<T>(
         &self,
         spawned: Result<Spawned<T>, super::error::ScopeClosed>,
         name: TaskName,
