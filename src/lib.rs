@@ -461,10 +461,3 @@ pub use scope::{release_chain, JoinCounter};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// `docs/guide.md`, every snippet compiled and run (the database one is
-/// compiled only: it needs a server). Its web-server section uses the
-/// `axum` feature, its database section the `postgres` feature.
-#[cfg(all(doctest, feature = "axum", feature = "postgres"))]
-#[doc = include_str!("../docs/guide.md")]
-struct GuideDoctests;

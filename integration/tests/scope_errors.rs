@@ -278,7 +278,6 @@ async fn boxed_errors_are_judged_through_their_source_chain() {
     );
 }
 
-#[cfg(feature = "anyhow")]
 #[tokio::test]
 async fn anyhow_errors_with_a_cancellation_in_their_chain_are_cancellations() {
     use anyhow::Context;

@@ -21,7 +21,9 @@ async fn every_kind_of_task_takes_a_name_and_reports_the_callers_line() {
             assert_eq!(blocking.name(), "crunch");
             let unnamed = s.task().spawn(async { Ok(()) });
             assert!(
-                unnamed.name().starts_with("tests/task_builder.rs:"),
+                unnamed
+                    .name()
+                    .starts_with("integration/tests/task_builder.rs:"),
                 "{}",
                 unnamed.name()
             );

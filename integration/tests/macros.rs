@@ -30,7 +30,7 @@ async fn scope_macro_without_options_is_a_fail_fast_scope() {
 #[taskscope::test]
 async fn scope_macro_names_the_scope_after_its_location_by_default() {
     let name = scope!(|s| Ok::<_, Cancelled>(s.name())).await.unwrap();
-    assert!(name.starts_with("tests/macros.rs:"), "{name}");
+    assert!(name.starts_with("integration/tests/macros.rs:"), "{name}");
     let named = scope!(name = "importer", |s| Ok::<_, Cancelled>(s.name()))
         .await
         .unwrap();

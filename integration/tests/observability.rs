@@ -48,10 +48,9 @@ async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
                 names,
                 [Some("accept loop".into()), Some("request 7 handler".into())]
             );
-            assert!(server_node
-                .tasks
-                .iter()
-                .all(|t| t.location.starts_with("tests/observability.rs:")));
+            assert!(server_node.tasks.iter().all(|t| t
+                .location
+                .starts_with("integration/tests/observability.rs:")));
 
             assert_eq!(server_node.scopes.len(), 1);
             let request_node = &server_node.scopes[0];
@@ -68,7 +67,7 @@ async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
 
             let text = tree.to_string();
             assert!(
-                text.contains("scope \"server\" (tests/observability.rs:"),
+                text.contains("scope \"server\" (integration/tests/observability.rs:"),
                 "{text}"
             );
             assert!(text.contains("├─ task \"accept loop\""), "{text}");
@@ -184,7 +183,6 @@ async fn spans_and_events_carry_names_and_levels() {
     assert!(errors[0].1.contains("task=db"), "{events:?}");
 }
 
-#[cfg(feature = "serde")]
 #[tokio::test]
 async fn snapshot_serialises_to_json() {
     ScopeBuilder::new()
@@ -246,7 +244,6 @@ async fn a_service_logs_each_failure_with_its_attempt_and_reason() {
 /// The caller's deadline is logged when a request arrives (with its
 /// budget), and how the request ended: by that deadline, or because the
 /// caller left.
-#[cfg(feature = "axum")]
 #[tokio::test(start_paused = true)]
 async fn a_request_logs_the_budget_it_received_and_why_it_stopped() {
     use axum::body::Body;

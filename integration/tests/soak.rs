@@ -160,7 +160,6 @@ fn many_tasks_through_nested_scopes_return_their_memory() {
 /// (feature `axum`), each spawning a task, every tenth dropped mid-request
 /// as a disconnecting client's would be. Memory returns, no request scope
 /// stays in the server's tree, and no task outlives the server's scope.
-#[cfg(feature = "axum")]
 #[test]
 fn many_requests_through_a_long_lived_server_scope_return_their_memory() {
     use axum::body::Body;

@@ -37,13 +37,23 @@ fn host() -> String {
 /// the way down) with `features`, and who declares it.
 fn newest_dependency(features: &[&str], host: &str) -> ((u32, u32, u32), String, String) {
     let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["metadata", "--format-version", "1", "--filter-platform", host]);
+    cargo.args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--filter-platform",
+        host,
+    ]);
     cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
     if !features.is_empty() {
         cargo.args(["--features", &features.join(",")]);
     }
     let out = cargo.output().expect("cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages = meta["packages"].as_array().unwrap();
     let ours = packages
@@ -72,7 +82,11 @@ fn newest_dependency(features: &[&str], host: &str) -> ((u32, u32, u32), String,
         let package = packages.iter().find(|p| p["id"] == id).unwrap();
         if let Some(declared) = package["rust_version"].as_str() {
             if package["name"] != "taskscope" && version(declared) > newest.0 {
-                newest = (version(declared), package["name"].to_string(), declared.to_owned());
+                newest = (
+                    version(declared),
+                    package["name"].to_string(),
+                    declared.to_owned(),
+                );
             }
         }
     }
@@ -83,9 +97,15 @@ fn newest_dependency(features: &[&str], host: &str) -> ((u32, u32, u32), String,
 fn dependencies_need_no_newer_rust_than_we_declare() {
     let ours = version(env!("CARGO_PKG_RUST_VERSION"));
     let host = host();
-    let features = ["", "host", "axum", "postgres", "reqwest", "anyhow", "serde", "tonic"];
+    let features = [
+        "", "host", "axum", "postgres", "reqwest", "anyhow", "serde", "tonic",
+    ];
     for feature in features {
-        let selected: Vec<&str> = if feature.is_empty() { vec![] } else { vec![feature] };
+        let selected: Vec<&str> = if feature.is_empty() {
+            vec![]
+        } else {
+            vec![feature]
+        };
         let (newest, name, declared) = newest_dependency(&selected, &host);
         let allowed = FEATURE_MSRV
             .iter()
