@@ -1,4 +1,4 @@
-//! A service for the shutdown tests (`tests/shutdown.rs`), with a short
+//! A service for the shutdown tests (`integration/tests/shutdown.rs`), with a short
 //! grace period. `cargo run --example shutdown_probe -- stubborn` adds a
 //! task that ignores cancellation, so a shutdown must abort it after the
 //! 300 ms grace period.

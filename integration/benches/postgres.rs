@@ -3,7 +3,7 @@
 //! 127.0.0.1 (started by the bench, removed at the end), plain, through
 //! `cancellable()` with a token that never fires, and through it with a
 //! deadline (which adds the `statement_timeout` round trips). Run with
-//! `cargo bench --features postgres --bench postgres`; the run ends with the
+//! `cargo bench -p taskscope-integration --bench postgres`; the run ends with the
 //! table pasted into `docs/benchmarks.md`.
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `tonic` and `reqwest`): a unary gRPC call to an echo server and an HTTP
 //! GET, both on 127.0.0.1, plain and through taskscope's layer with a token
 //! that has a deadline (so the budget header is written on every call).
-//! Run with `cargo bench --features axum,tonic,reqwest --bench remote`; the
+//! Run with `cargo bench -p taskscope-integration --bench remote`; the
 //! run ends with the table pasted into `docs/benchmarks.md`.
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! in-process through an axum `Router` (no sockets, so the overhead is not
 //! drowned in syscalls), bare, with the do-it-yourself alternative (a
 //! tokio-util token cancelled by a drop guard in a middleware), and with
-//! `RequestScopeLayer`. Run with `cargo bench --features axum --bench requests`;
+//! `RequestScopeLayer`. Run with `cargo bench -p taskscope-integration --bench requests`;
 //! the run ends with the table pasted into `docs/benchmarks.md`.
 
 use std::hint::black_box;

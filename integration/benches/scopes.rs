@@ -1,5 +1,5 @@
 //! Scopes side by side with tokio's `JoinSet`, tokio-util's `TaskTracker`
-//! and raw `tokio::spawn` (the targets in docs/benchmarks.md). Run with `cargo bench --bench scopes`;
+//! and raw `tokio::spawn` (the targets in docs/benchmarks.md). Run with `cargo bench -p taskscope-integration --bench scopes`;
 //! the run ends with the table pasted into `docs/benchmarks.md`.
 //!
 //! Batch cases report time per task (the batch's time divided by its size)

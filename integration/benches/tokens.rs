@@ -1,5 +1,5 @@
 //! Cancellation primitives side by side with tokio-util's `CancellationToken`
-//! (the targets in docs/benchmarks.md). Run with `cargo bench --bench tokens`; the run ends with a
+//! (the targets in docs/benchmarks.md). Run with `cargo bench -p taskscope-integration --bench tokens`; the run ends with a
 //! table of medians and ratios (taskscope / tokio-util), the one pasted into
 //! `docs/benchmarks.md`.
 //!

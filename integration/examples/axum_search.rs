@@ -6,8 +6,8 @@
 //! the search stops when the timeout fires *or* the client leaves.
 //!
 //! ```text
-//! cargo run --example axum_search --features axum            # demo: a server and three clients
-//! cargo run --example axum_search --features axum -- --serve [ADDR] # serve (127.0.0.1:3000) until Ctrl-C
+//! cargo run -p taskscope-integration --example axum_search            # demo: a server and three clients
+//! cargo run -p taskscope-integration --example axum_search -- --serve [ADDR] # serve (127.0.0.1:3000) until Ctrl-C
 //! ```
 //!
 //! In the demo, one search completes, one runs past its timeout (504), and

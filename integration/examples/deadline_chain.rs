@@ -1,7 +1,7 @@
 //! A deadline and a cancellation crossing three services, in one process:
 //! A (axum) → B (tonic gRPC) → C (axum, running a SQLite query that only
 //! its token can stop). Run with
-//! `cargo run --features axum,tonic,reqwest --example deadline_chain`.
+//! `cargo run -p taskscope-integration --example deadline_chain`.
 //!
 //! Request 1 is sent to A with a budget of 300 ms (`x-request-budget-ms`).
 //! A passes what is left, less a 5 ms margin, to B in `grpc-timeout`; B

@@ -16,7 +16,7 @@
 //! 3. a 300 ms request deadline: the queries run with a `statement_timeout`
 //!    from the remaining budget, stop on the server, and the client gets 504.
 //!
-//! Run with `cargo run --example postgres_request --features postgres,axum`.
+//! Run with `cargo run -p taskscope-integration --example postgres_request`.
 
 use std::future::IntoFuture;
 use std::sync::Arc;

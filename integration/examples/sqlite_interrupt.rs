@@ -4,7 +4,7 @@
 //! or an explicit cancel) the long query returns SQLite's "interrupted"
 //! error promptly, the registration is dropped, and the connection is
 //! usable again.
-//! Run with `cargo run --example sqlite_interrupt`.
+//! Run with `cargo run -p taskscope-integration --example sqlite_interrupt`.
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Deadlines and cancellation across three real services on 127.0.0.1:
 //! A (axum) → B (tonic) → C (axum, an interruptible SQLite query), with
 //! real clients (hyper, tonic's channel, reqwest). See
-//! `tests/support/chain.rs` and docs/distributed.md.
+//! `integration/tests/support/chain.rs` and docs/distributed.md.
 //!
 //! Real sockets: no paused clock. Bounds on time are generous, except the
 //! one the contract names (tokens fire within 50 ms of the deadline).
