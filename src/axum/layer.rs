@@ -24,7 +24,7 @@ use tower_service::Service;
 use super::extract::RequestScope;
 use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken};
-use crate::remote::{reason_to_wire, CallerDeadline, Inbound, InboundBudget, REASON_HEADER};
+use crate::remote::{reason_to_wire, CallerDeadline, Inbound, Refusal, REASON_HEADER};
 use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
@@ -293,24 +293,33 @@ where
         }
 
         let settings = &self.settings;
-        let budget = match &settings.inbound {
-            None => InboundBudget::Unbounded,
+        let caller_deadline = match &settings.inbound {
+            None => None,
             Some(inbound) => {
                 let value = request.headers().get(inbound.header_name());
-                match inbound.read(value.map(|v| v.as_bytes())) {
-                    Ok(budget) => budget,
-                    Err(error) => {
+                // The token the request would be linked to: the caller's
+                // deadline goes below it.
+                let linked = || match (&settings.parent, &settings.owner) {
+                    (Some(parent), _) => parent.clone(),
+                    (None, Some(owner)) => owner.token(),
+                    (None, None) => CancellationToken::none(),
+                };
+                match inbound.begin(value.map(|v| v.as_bytes()), linked) {
+                    Ok(deadline) => deadline,
+                    Err(Refusal::Malformed(error)) => {
                         let message = format!("bad {} header: {error}", inbound.header_name());
                         return ResponseFuture::ready(
                             (StatusCode::BAD_REQUEST, message).into_response(),
                         );
                     }
+                    Err(Refusal::Expired) => {
+                        return ResponseFuture::ready(timed_out_response(
+                            &CancelReason::RemoteDeadline,
+                        ));
+                    }
                 }
             }
         };
-        if budget == InboundBudget::Expired {
-            return ResponseFuture::ready(timed_out_response(&CancelReason::RemoteDeadline));
-        }
         let name = request_name(request.method().as_str(), request.uri().path());
         let mut builder = ScopeBuilder::new()
             .name(name)
@@ -327,21 +336,9 @@ where
         if let Some(timeout) = settings.timeout {
             builder = builder.timeout(timeout);
         }
-        let caller_deadline = match budget {
-            InboundBudget::Within(budget) => {
-                // The token the request would be linked to, now with the
-                // caller's deadline below it.
-                let linked = match (&settings.parent, &settings.owner) {
-                    (Some(parent), _) => parent.clone(),
-                    (None, Some(owner)) => owner.token(),
-                    (None, None) => CancellationToken::none(),
-                };
-                let deadline = CallerDeadline::start(budget, &linked);
-                builder = builder.parent(&deadline.token());
-                Some(deadline)
-            }
-            _ => None,
-        };
+        if let Some(deadline) = &caller_deadline {
+            builder = builder.parent(&deadline.token());
+        }
         let has_deadline = settings.timeout.is_some() || caller_deadline.is_some();
         let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
             // Only a request with a deadline of its own can time out.

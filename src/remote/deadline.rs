@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::{Inbound, InboundBudget};
+use super::wire::WireError;
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 
 /// How close to its deadline a dropped request counts as stopped by the
@@ -123,4 +125,50 @@ impl Drop for CallerDeadline {
 fn far_future() -> Instant {
     // About 30 years, as tokio's own "far future".
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// Why a server answers a request at once, running nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The budget header cannot be read (answer 400 / `INVALID_ARGUMENT`).
+    Malformed(WireError),
+    /// The budget is spent, or at or below the server's minimum (answer 504
+    /// / `DEADLINE_EXCEEDED`).
+    Expired,
+}
+
+impl Inbound {
+    /// What a server does with a request's budget header (`value`; `None`
+    /// if absent): `Ok(None)`, no deadline; `Ok(Some(deadline))`, the
+    /// caller's deadline, started now and linked below the token `linked`
+    /// returns (called only then); or why the request must be refused. The
+    /// one step the `axum` and `tonic` integrations share, for a server
+    /// framework of your own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::remote::{Inbound, Refusal};
+    /// use taskscope::CancellationToken;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let inbound = Inbound::http();
+    /// let deadline = inbound.begin(Some(b"250"), CancellationToken::none).unwrap().unwrap();
+    /// assert_eq!(deadline.token().remaining(), Some(Duration::from_millis(250)));
+    /// assert_eq!(inbound.begin(None, CancellationToken::none).unwrap().map(|d| d.budget()), None);
+    /// assert_eq!(inbound.begin(Some(b"0"), CancellationToken::none).unwrap_err(), Refusal::Expired);
+    /// assert!(matches!(inbound.begin(Some(b"x"), CancellationToken::none), Err(Refusal::Malformed(_))));
+    /// # }
+    /// ```
+    pub fn begin(
+        &self,
+        value: Option<&[u8]>,
+        linked: impl FnOnce() -> CancellationToken,
+    ) -> Result<Option<CallerDeadline>, Refusal> {
+        match self.read(value).map_err(Refusal::Malformed)? {
+            InboundBudget::Unbounded => Ok(None),
+            InboundBudget::Expired => Err(Refusal::Expired),
+            InboundBudget::Within(budget) => Ok(Some(CallerDeadline::start(budget, &linked()))),
+        }
+    }
 }

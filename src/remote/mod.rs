@@ -27,7 +27,7 @@ pub use budget::{
     Inbound, InboundBudget, Outbound, BUDGET_HEADER, DEFAULT_MARGIN, GRPC_TIMEOUT_HEADER,
     REASON_HEADER,
 };
-pub use deadline::{CallerDeadline, RESET_TOLERANCE};
+pub use deadline::{CallerDeadline, Refusal, RESET_TOLERANCE};
 pub use wire::{
     budget_millis, grpc_timeout, parse_budget_millis, parse_grpc_timeout, reason_from_wire,
     reason_to_wire, WireError,

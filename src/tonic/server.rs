@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::status::status_from_cancelled;
 use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
-use crate::remote::{CallerDeadline, Inbound, InboundBudget};
+use crate::remote::{CallerDeadline, Inbound, Refusal};
 use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A tower layer for tonic servers that runs every call in its own scope
@@ -130,35 +130,32 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let settings = &self.settings;
         let value = request.headers().get(settings.inbound.header_name());
-        let budget = match settings.inbound.read(value.map(|v| v.as_bytes())) {
-            Ok(budget) => budget,
-            Err(error) => {
+        let linked = || {
+            settings
+                .owner
+                .as_ref()
+                .map_or_else(CancellationToken::none, ScopeHandle::token)
+        };
+        let caller_deadline = match settings.inbound.begin(value.map(|v| v.as_bytes()), linked) {
+            Ok(deadline) => deadline,
+            Err(Refusal::Malformed(error)) => {
                 let status = Status::invalid_argument(format!("bad grpc-timeout header: {error}"));
                 return GrpcScopeFuture::ready(status);
             }
+            Err(Refusal::Expired) => {
+                let expired = Cancelled::new(CancelReason::RemoteDeadline);
+                return GrpcScopeFuture::ready(status_from_cancelled(&expired));
+            }
         };
-        if budget == InboundBudget::Expired {
-            let expired = Cancelled::new(CancelReason::RemoteDeadline);
-            return GrpcScopeFuture::ready(status_from_cancelled(&expired));
-        }
         let mut builder = ScopeBuilder::new()
             .name(request.uri().path().to_owned())
             .when_dropped(CancelReason::ClientDisconnected);
         if let Some(owner) = &settings.owner {
             builder = builder.within(owner);
         }
-        let caller_deadline = match budget {
-            InboundBudget::Within(budget) => {
-                let linked = settings
-                    .owner
-                    .as_ref()
-                    .map_or_else(CancellationToken::none, ScopeHandle::token);
-                let deadline = CallerDeadline::start(budget, &linked);
-                builder = builder.parent(&deadline.token());
-                Some(deadline)
-            }
-            _ => None,
-        };
+        if let Some(deadline) = &caller_deadline {
+            builder = builder.parent(&deadline.token());
+        }
         let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
             request.extensions_mut().insert(scope.token());
             request.extensions_mut().insert(scope);
