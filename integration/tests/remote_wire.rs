@@ -127,3 +127,44 @@ fn every_reason_survives_the_wire_as_its_kind() {
     assert_eq!(reason_to_wire(&inherited), "deadline");
     assert!(reason_from_wire(b"").is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_durations_in_the_policies() {
+    use taskscope::remote::{CallerDeadline, Outbound};
+    use taskscope::{CancellationSource, CancellationToken};
+
+    // A maximum of zero leaves nothing: expired. A maximum of MAX clamps
+    // nothing; a minimum of MAX expires everything.
+    assert_eq!(
+        Inbound::http().max(Duration::ZERO).read(Some(b"500")),
+        Ok(InboundBudget::Expired)
+    );
+    assert_eq!(
+        Inbound::http().max(Duration::MAX).read(Some(b"500")),
+        Ok(InboundBudget::Within(Duration::from_millis(500)))
+    );
+    assert_eq!(
+        Inbound::grpc().min(Duration::MAX).read(Some(b"99999999H")),
+        Ok(InboundBudget::Expired)
+    );
+
+    // A margin of MAX spends any budget; of zero, sends all of it.
+    let request = CancellationSource::with_timeout(Duration::from_secs(1));
+    assert!(Outbound::http()
+        .margin(Duration::MAX)
+        .value_for(&request.token())
+        .is_err());
+    assert_eq!(
+        Outbound::http()
+            .margin(Duration::ZERO)
+            .value_for(&request.token()),
+        Ok(Some("1000".to_owned()))
+    );
+
+    // A budget too large for the clock never fires; zero fires at once.
+    let forever = CallerDeadline::start(Duration::MAX, &CancellationToken::none());
+    tokio::time::sleep(Duration::from_secs(86_400 * 365)).await;
+    assert!(!forever.token().is_cancelled());
+    let now = CallerDeadline::start(Duration::ZERO, &CancellationToken::none());
+    assert!(now.token().is_cancelled());
+}

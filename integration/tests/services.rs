@@ -510,3 +510,33 @@ async fn the_shutdown_budget_names_the_services_that_do_not_fit() {
         .await
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_set_durations_saturate_and_zero_delays_stop_at_once() {
+    let t0 = Instant::now();
+    let result = with_shutdown_after(Duration::from_secs(1), async || {
+        Services::new()
+            .shutdown_grace(Duration::MAX)
+            .unready_delay(Duration::ZERO)
+            .run(async |services| {
+                let huge = Service::new("huge")
+                    .drain(Duration::MAX)
+                    .grace_period(Duration::MAX);
+                services.spawn(huge, |ctx| async move {
+                    ctx.draining().cancelled().await; // stops when asked
+                    Ok::<_, io::Error>(())
+                });
+                // MAX + MAX saturates, and still fits a MAX grace period.
+                assert!(services.check_shutdown_budget().is_ok());
+                Ok(())
+            })
+            .await
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(1),
+        "no delay before the drain"
+    );
+}

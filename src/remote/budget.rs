@@ -136,12 +136,12 @@ impl Inbound {
             return Ok(InboundBudget::Unbounded);
         };
         let budget = self.format.parse(value)?;
+        // Clamped first: a maximum of zero leaves nothing to run in.
+        let budget = self.max.map_or(budget, |max| budget.min(max));
         if budget <= self.min {
             return Ok(InboundBudget::Expired);
         }
-        Ok(InboundBudget::Within(
-            self.max.map_or(budget, |max| budget.min(max)),
-        ))
+        Ok(InboundBudget::Within(budget))
     }
 }
 
