@@ -4,7 +4,9 @@
 //! interruptible SQLite query. Each records what it saw.
 #![allow(dead_code)] // each user takes what it needs
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -142,26 +144,39 @@ impl Decoder for Utf8Codec {
 }
 
 /// The gRPC path of B's one method.
-pub const B_WORK: &str = "/chain.B/Work";
+pub const B_WORK: &str = "/chain/Work";
 
-/// Service B: one unary method that calls C.
+type UnaryFuture = Pin<Box<dyn Future<Output = Result<tonic::Response<String>, Status>> + Send>>;
+type UnaryHandler = Arc<dyn Fn(tonic::Request<String>) -> UnaryFuture + Send + Sync>;
+
+/// A gRPC service with one unary method at `path`, answering with
+/// `handler`: written by hand, as generated code would be, so the tests
+/// need no protoc.
 #[derive(Clone)]
-struct ServiceB {
-    c: SocketAddr,
-    http: reqwest::Client,
-    log: Log,
+pub struct Unary {
+    path: &'static str,
+    handler: UnaryHandler,
 }
 
-impl tonic::server::NamedService for ServiceB {
-    const NAME: &'static str = "chain.B";
+impl Unary {
+    pub fn new<F, Fut>(path: &'static str, handler: F) -> Self
+    where
+        F: Fn(tonic::Request<String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<String>, Status>> + Send + 'static,
+    {
+        let handler: UnaryHandler = Arc::new(move |request| Box::pin(handler(request)));
+        Unary { path, handler }
+    }
 }
 
-impl tower_service::Service<http::Request<tonic::body::Body>> for ServiceB {
+impl tonic::server::NamedService for Unary {
+    const NAME: &'static str = "chain";
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for Unary {
     type Response = http::Response<tonic::body::Body>;
     type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
-    >;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -170,10 +185,10 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for ServiceB {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            if request.uri().path() != B_WORK {
+            if request.uri().path() != this.path {
                 return Ok(Status::unimplemented(request.uri().path().to_owned()).into_http());
             }
-            let method = WorkB(this);
+            let method = Method(this.handler);
             Ok(tonic::server::Grpc::new(Utf8Codec)
                 .unary(method, request)
                 .await)
@@ -181,36 +196,44 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for ServiceB {
     }
 }
 
-struct WorkB(ServiceB);
+struct Method(UnaryHandler);
 
-impl tonic::server::UnaryService<String> for WorkB {
+impl tonic::server::UnaryService<String> for Method {
     type Response = String;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<tonic::Response<String>, Status>> + Send>,
-    >;
+    type Future = UnaryFuture;
 
-    fn call(&mut self, request: tonic::Request<String>) -> Self::Future {
-        let b = self.0.clone();
-        // The layer put the call's token in the request too.
-        let from_extensions = request.extensions().get::<CancellationToken>().cloned();
-        Box::pin(async move {
-            observe("B", &b.log);
-            assert_eq!(from_extensions, Some(taskscope::token()));
-            let url = format!("http://{}/query", b.c);
-            let answer = b.http.get(url).cancellable().send().await;
-            match answer {
-                Ok(response) => {
-                    let text = response.text().await.unwrap_or_default();
-                    Ok(tonic::Response::new(
-                        format!("B({})", request.into_inner()) + &text,
-                    ))
-                }
-                Err(taskscope::reqwest::CallError::Cancelled(cancelled)) => {
-                    Err(taskscope::tonic::status_from_cancelled(&cancelled))
-                }
-                Err(other) => Err(Status::unavailable(other.to_string())),
-            }
-        })
+    fn call(&mut self, request: tonic::Request<String>) -> UnaryFuture {
+        (self.0)(request)
+    }
+}
+
+/// B's one method: calls C with the call's token and budget.
+async fn work_b(
+    request: tonic::Request<String>,
+    c: SocketAddr,
+    http: reqwest::Client,
+    log: Log,
+) -> Result<tonic::Response<String>, Status> {
+    // The layer put the call's token in the request too.
+    let from_extensions = request.extensions().get::<CancellationToken>().cloned();
+    observe("B", &log);
+    assert_eq!(from_extensions, Some(taskscope::token()));
+    let answer = http
+        .get(format!("http://{c}/query"))
+        .cancellable()
+        .send()
+        .await;
+    match answer {
+        Ok(response) => {
+            let text = response.text().await.unwrap_or_default();
+            Ok(tonic::Response::new(
+                format!("B({})", request.into_inner()) + &text,
+            ))
+        }
+        Err(taskscope::reqwest::CallError::Cancelled(cancelled)) => {
+            Err(taskscope::tonic::status_from_cancelled(&cancelled))
+        }
+        Err(other) => Err(Status::unavailable(other.to_string())),
     }
 }
 
@@ -308,11 +331,10 @@ pub async fn start(log: &Log) -> Chain {
 
     let b_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let b = b_listener.local_addr().unwrap();
-    let service_b = ServiceB {
-        c,
-        http: reqwest::Client::new(),
-        log: log.clone(),
-    };
+    let (http, b_log) = (reqwest::Client::new(), log.clone());
+    let service_b = Unary::new(B_WORK, move |request| {
+        work_b(request, c, http.clone(), b_log.clone())
+    });
     let stop = scope.token();
     let b_server = tonic::transport::Server::builder()
         .layer(GrpcScopeLayer::new().inbound(Inbound::grpc().min(Duration::from_millis(100))))
@@ -346,53 +368,8 @@ pub async fn start(log: &Log) -> Chain {
     Chain { a, b, c }
 }
 
-/// A gRPC echo service (for the client-layer benchmark): `/bench.Echo/Say`.
-#[derive(Clone)]
-pub struct Echo;
-
-/// The gRPC path of [`Echo`]'s method.
-pub const ECHO_SAY: &str = "/bench.Echo/Say";
-
-impl tonic::server::NamedService for Echo {
-    const NAME: &'static str = "bench.Echo";
-}
-
-impl tower_service::Service<http::Request<tonic::body::Body>> for Echo {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
-    >;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(async move {
-            let say = |request: tonic::Request<String>| async move {
-                Ok::<_, Status>(tonic::Response::new(request.into_inner()))
-            };
-            Ok(tonic::server::Grpc::new(Utf8Codec)
-                .unary(EchoSay(say), request)
-                .await)
-        })
-    }
-}
-
-struct EchoSay<F>(F);
-
-impl<F, Fut> tonic::server::UnaryService<String> for EchoSay<F>
-where
-    F: FnMut(tonic::Request<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<String>, Status>> + Send + 'static,
-{
-    type Response = String;
-    type Future = Fut;
-    fn call(&mut self, request: tonic::Request<String>) -> Fut {
-        (self.0)(request)
-    }
-}
+/// The gRPC path of the echo method (for the client-layer benchmark).
+pub const ECHO_SAY: &str = "/chain/Say";
 
 /// Starts an echo gRPC server and a plain HTTP server (`GET /` → "ok") as
 /// tasks of the current scope; returns their addresses.
@@ -405,7 +382,9 @@ pub async fn start_echo() -> (SocketAddr, SocketAddr) {
         .try_spawn_infallible(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
             let _ = tonic::transport::Server::builder()
-                .add_service(Echo)
+                .add_service(Unary::new(ECHO_SAY, |request| async move {
+                    Ok(tonic::Response::new(request.into_inner()))
+                }))
                 .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await })
                 .await;
         })
