@@ -136,7 +136,8 @@ async fn a_deadline_sets_statement_timeout_for_the_statement_only() {
         .unwrap();
     let shown: String = row.get(0);
     let ms: u64 = shown.trim_end_matches("ms").parse().unwrap();
-    assert!((1..=300).contains(&ms), "statement_timeout was {shown}");
+    // A little past the token's deadline, so the token's cancel lands first.
+    assert!((300..=400).contains(&ms), "statement_timeout was {shown}");
     // Reset afterwards: the connection keeps no timeout of the request's.
     let after: String = client
         .query_one("SHOW statement_timeout", &[])
@@ -334,4 +335,175 @@ async fn a_request_deadline_stops_all_five_queries_and_the_errors_say_timeout() 
     }
     assert_eq!(seen, 5);
     assert_eq!(running(&observer, "request-deadline").await, 0);
+}
+
+/// A small deterministic generator for the moments cancels fire at.
+struct Moments(u64);
+
+impl Moments {
+    fn new(seed: u64) -> Moments {
+        Moments(seed | 1)
+    }
+
+    /// A duration in `0..max`, in microseconds.
+    fn next(&mut self, max: Duration) -> Duration {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        Duration::from_micros(x % max.as_micros() as u64)
+    }
+}
+
+/// A token that fires after `delay`, from a thread of its own so the moment
+/// is not rounded to the timer's millisecond.
+fn fires_after(delay: Duration) -> taskscope::CancellationToken {
+    let source = CancellationSource::new();
+    let token = source.token();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        source.cancel();
+    });
+    token
+}
+
+/// Whether `err` is the server's "canceling statement" error.
+fn is_57014(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_never_reaches_the_next_statement_on_one_client() {
+    // A short statement whose token fires before, during or just after it
+    // completes, then at once an unrelated statement on the same client.
+    let mut moments = Moments::new(0x5eed_0019);
+    let mut client = connect().await;
+    let (mut cancelled, mut retired) = (0, 0);
+    for cycle in 0..300 {
+        let token = fires_after(moments.next(Duration::from_millis(6)));
+        match client
+            .until_cancelled(&token)
+            .query_one("SELECT pg_sleep(0.002)", &[])
+            .await
+        {
+            Ok(_) => {}
+            Err(QueryError::Cancelled(_)) => cancelled += 1,
+            Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
+        }
+        if client.is_closed() {
+            // The statement's cancel could not be shown to have landed: the
+            // connection was retired rather than risk the next statement.
+            retired += 1;
+            client = connect().await;
+        }
+        let next: i32 = match client.query_one("SELECT $1::int + 1", &[&cycle]).await {
+            Ok(row) => row.get(0),
+            Err(err) if is_57014(&err) => {
+                panic!("cycle {cycle}: a cancel reached the next statement: {err:?}")
+            }
+            Err(err) => panic!("cycle {cycle}: the next statement failed: {err:?}"),
+        };
+        assert_eq!(next, cycle + 1);
+    }
+    println!("300 cycles: {cancelled} cancelled, {retired} connections retired");
+    assert!(
+        cancelled > 0,
+        "no cycle was cancelled: the moments are wrong"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_never_reaches_the_next_user_of_a_pooled_connection() {
+    // The case, 1,000 times: a pool of one connection, a cancel at
+    // a random moment around the statement's completion, and another
+    // request's statement on the same connection right after.
+    let pool = pool(1);
+    let mut moments = Moments::new(0x00c0_ffee);
+    let started = Instant::now();
+    let (mut cancelled, mut retired) = (0, 0);
+    for cycle in 0..1000 {
+        let token = fires_after(moments.next(Duration::from_millis(5)));
+        {
+            let connection = pool.get().await.unwrap();
+            match connection
+                .until_cancelled(&token)
+                .query_one("SELECT pg_sleep(0.002)", &[])
+                .await
+            {
+                Ok(_) => {}
+                Err(QueryError::Cancelled(_)) => cancelled += 1,
+                Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
+            }
+            retired += usize::from(connection.is_closed());
+        }
+        let connection = pool.get().await.unwrap();
+        match connection.query_one("SELECT $1::int * 2", &[&cycle]).await {
+            Ok(row) => assert_eq!(row.get::<_, i32>(0), cycle * 2),
+            Err(err) => panic!("cycle {cycle}: another request's statement failed: {err:?}"),
+        }
+    }
+    println!(
+        "1000 cycles in {:?}: {cancelled} cancelled, {retired} connections retired",
+        started.elapsed()
+    );
+    assert!(
+        cancelled > 0,
+        "no cycle was cancelled: the moments are wrong"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_statement_never_leaves_its_cancel_to_the_next_user() {
+    // A handler whose future is dropped when its request's token fires (the
+    // client left): the statement is dropped mid-flight, its cancel is on
+    // its way, and the connection goes straight back to the pool.
+    let pool = pool(1);
+    let mut moments = Moments::new(0x0d20_9bed);
+    for cycle in 0..300 {
+        let token = fires_after(moments.next(Duration::from_millis(5)));
+        {
+            let connection = pool.get().await.unwrap();
+            let queries = connection.until_cancelled(&token);
+            let statement = queries.query_one("SELECT pg_sleep(0.002)", &[]);
+            tokio::select! {
+                result = statement => match result {
+                    Ok(_) | Err(QueryError::Cancelled(_)) => {}
+                    Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
+                },
+                () = token.cancelled() => {} // the statement's future is dropped
+            }
+        }
+        let connection = pool.get().await.unwrap();
+        match connection.query_one("SELECT $1::int - 1", &[&cycle]).await {
+            Ok(row) => assert_eq!(row.get::<_, i32>(0), cycle - 1),
+            Err(err) => panic!("cycle {cycle}: another request's statement failed: {err:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_librarys_own_statement_timeout_is_always_a_timeout() {
+    // Deadlines at and around whole milliseconds: whichever of the token's
+    // timer and the server's statement_timeout fires first, the caller
+    // sees its token's timeout, never a database error.
+    let mut client = connect().await;
+    for cycle in 0..200_u64 {
+        if client.is_closed() {
+            client = connect().await; // retired after a race (see above)
+        }
+        let budget = Duration::from_micros(
+            1_000 * (1 + cycle % 20) + [0, 1, 499, 500, 999][(cycle % 5) as usize],
+        );
+        let request = CancellationSource::with_timeout(budget);
+        let err = client
+            .until_cancelled(&request.token())
+            .query_one("SELECT pg_sleep(30)", &[])
+            .await
+            .unwrap_err();
+        let cancelled = err
+            .cancelled()
+            .unwrap_or_else(|| panic!("budget {budget:?}: {err:?}"));
+        assert!(cancelled.is_timeout(), "budget {budget:?}: {cancelled}");
+    }
 }

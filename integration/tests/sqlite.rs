@@ -120,3 +120,63 @@ fn registration_dropped_before_cancel_never_touches_the_connection() {
     assert_eq!(n, 4);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
+
+/// A query of about a millisecond.
+const SHORT_QUERY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                           SELECT count(*) FROM (SELECT x FROM c LIMIT 20000)";
+
+/// The bridge for a connection that is used again: the registration lives
+/// exactly as long as the statement, and dropping it (which waits for a
+/// callback running on another thread) comes before the next statement.
+fn short_query(conn: &Connection, token: &CancellationToken) -> rusqlite::Result<i64> {
+    let interrupt = conn.get_interrupt_handle();
+    let registration = token.on_cancel(move |_| interrupt.interrupt());
+    let result = conn.query_row(SHORT_QUERY, [], |row| row.get(0));
+    drop(registration);
+    result
+}
+
+#[test]
+fn an_interrupt_never_reaches_the_next_statement_on_the_connection() {
+    // 1,000 statements, each with a token that fires from another thread at
+    // a moment before, during or just after its end, and each followed at
+    // once by an unrelated statement that must not be interrupted.
+    let conn = Connection::open_in_memory().unwrap();
+    // Moments up to twice as long as the statement takes here.
+    let started = Instant::now();
+    short_query(&conn, &CancellationToken::none()).unwrap();
+    let window = started.elapsed().as_micros() as u64 * 2 + 1;
+    let mut state: u64 = 0x5917_e001;
+    let mut interrupted = 0;
+    for cycle in 0..1000_i64 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = Duration::from_micros(state % window);
+        let source = CancellationSource::new();
+        let token = source.token();
+        let firing = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            source.cancel();
+        });
+        match short_query(&conn, &token) {
+            Ok(n) => assert_eq!(n, 20000),
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == ErrorCode::OperationInterrupted =>
+            {
+                interrupted += 1
+            }
+            Err(other) => panic!("cycle {cycle}: {other:?}"),
+        }
+        let next: i64 = conn
+            .query_row("SELECT ?1 + 1", [cycle], |row| row.get(0))
+            .unwrap_or_else(|err| panic!("cycle {cycle}: the next statement failed: {err:?}"));
+        assert_eq!(next, cycle + 1);
+        firing.join().unwrap();
+    }
+    println!("1000 cycles: {interrupted} interrupted");
+    assert!(
+        (1..1000).contains(&interrupted),
+        "{interrupted} of 1000 interrupted: the moments missed the statement's end"
+    );
+}

@@ -13,22 +13,50 @@
 //!   from an `on_cancel` callback, so it is sent even if the query's future
 //!   is dropped at the same moment (a request whose client left);
 //! * when its token has a deadline, the statement runs with the server's
-//!   `statement_timeout` set to the remaining budget, so the server stops it
-//!   even if this process dies;
+//!   `statement_timeout` set a little past the token's deadline (rounded up,
+//!   plus 100 ms), so the server stops it even if this process dies;
 //! * a query stopped either way returns [`QueryError::Cancelled`] with the
 //!   token's reason, not a generic database error; a query whose token had
 //!   already fired is never sent.
+//!
+//! # A cancel never reaches a later statement
+//!
+//! PostgreSQL's cancel request names a connection, not a statement, and the
+//! server acts on it a moment after it is sent: a cancel sent just as one
+//! statement completes can stop the *next* statement on that connection,
+//! another request's query on a pooled connection. A cancellable statement
+//! returns only once its cancel is settled:
+//!
+//! * if the server stopped the statement on the cancel request, the cancel
+//!   is spent and the connection is reused as before;
+//! * if the statement ended any other way after a cancel was sent (it
+//!   completed just before the cancel arrived, say), the connection is
+//!   **retired**: its backend is ended (`pg_terminate_backend`) before
+//!   anything else can run on it. The statement still returns its own
+//!   result; the next statement on the connection fails with a closed
+//!   connection, never with someone else's cancel, and a pool discards it
+//!   when it is next checked (deadpool-postgres checks `is_closed` on every
+//!   recycle method);
+//! * if the statement's future is dropped after a cancel was sent, the
+//!   retiring statement is queued on the connection as the future drops,
+//!   behind the dropped statement and ahead of anything else. A pool
+//!   handing the connection out before it has closed gives a statement that
+//!   fails with a closed connection; with deadpool-postgres's
+//!   `RecyclingMethod::Verified` or `Clean`, the recycle check itself runs
+//!   into the closed connection and the pool makes a new one.
+//!
+//! Retiring happens only when a cancel races a statement's end (within a
+//! few milliseconds on a local server) or a dropped statement; a transaction
+//! whose connection is retired is rolled back. A server whose messages are
+//! translated (`lc_messages`) cannot be told to have stopped a statement on
+//! the request, so there every cancelled statement retires its connection.
+//! [`Cancellable::cancel_timeout`] bounds the cancel request and the wait for
+//! a retired connection to close.
 //!
 //! The cancel request is sent by a small task of the scope the query runs
 //! in ([`ScopeHandle::try_spawn_infallible`](crate::ScopeHandle::try_spawn_infallible)),
 //! so that scope (or, if it is being dropped, its owner) does not finish
 //! before the request has gone out. Only public API is used.
-//!
-//! The connection stays usable after a cancel: the server answers the
-//! cancelled statement with an error and goes on. With a pool, a connection
-//! whose query future was dropped mid-query may still carry the
-//! `statement_timeout` the query set; recycle with deadpool-postgres's
-//! `RecyclingMethod::Clean` (or run `RESET statement_timeout`) to clear it.
 //!
 //! # Examples
 //!
@@ -47,17 +75,20 @@
 //! }
 //! ```
 
-use std::error::Error;
-use std::fmt;
+mod error;
+mod settle;
+
 use std::future::Future;
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, NoTls, Row, ToStatement};
+use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
-use crate::scope::{current_scope, ScopeHandle, TaskError};
+
+pub use error::QueryError;
+use settle::{stopped_by_cancel_request, CancelWatch};
 
 /// Runs tokio-postgres queries so that cancelling their token stops them on
 /// the server. Implemented for everything tokio-postgres can query through
@@ -81,6 +112,7 @@ pub trait PgCancelExt: GenericClient + Sync {
         Cancellable {
             client: self,
             token: token.clone(),
+            cancel_timeout: DEFAULT_CANCEL_TIMEOUT,
         }
     }
 
@@ -98,9 +130,40 @@ impl<C: GenericClient + Sync> PgCancelExt for C {}
 pub struct Cancellable<'a, C: ?Sized> {
     client: &'a C,
     token: CancellationToken,
+    cancel_timeout: Duration,
 }
 
+/// How long a cancel request may take unless told otherwise.
+const DEFAULT_CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much later than the token's deadline the server's own
+/// `statement_timeout` fires: enough for the token's cancel request to land
+/// first, so the server's timer is only the backstop for a process that died.
+const SERVER_TIMEOUT_MARGIN: Duration = Duration::from_millis(100);
+
 impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
+    /// How long the cancel request may take to reach the server, and how
+    /// long a statement waits for a retired connection to close (see the
+    /// [module docs](self)); 5 s unless set. `Duration::ZERO` sends no
+    /// cancel request: the statement stops at its `statement_timeout` or
+    /// runs to its end. `Duration::MAX` waits without a bound.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use taskscope::postgres::PgCancelExt;
+    /// # async fn run(client: tokio_postgres::Client) -> Result<(), taskscope::postgres::QueryError> {
+    /// let rows = client
+    ///     .cancellable()
+    ///     .cancel_timeout(Duration::from_millis(500))
+    ///     .query("SELECT id FROM jobs", &[])
+    ///     .await?;
+    /// # let _ = rows; Ok(()) }
+    /// ```
+    pub fn cancel_timeout(mut self, timeout: Duration) -> Self {
+        self.cancel_timeout = timeout;
+        self
+    }
+
     /// Like tokio-postgres's `query`, cancelled on the server with the token.
     ///
     /// ```no_run
@@ -187,144 +250,67 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
         // Never send a statement nobody wants any more.
         self.token.check()?;
         let client = self.client.client();
-        let cancel = client.cancel_token();
-        let scope = current_scope();
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        let _on_cancel = self
-            .token
-            .on_cancel(move |_| send_cancel_request(&cancel, scope, runtime));
+        let mut watch = CancelWatch::arm(client, &self.token, self.cancel_timeout);
+        let (mut landed, mut timeout_set) = (false, false);
         let result = match self.token.remaining() {
             None => statement.await,
             Some(budget) => {
                 // The SET is pipelined with the statement (sent before it,
                 // run before it by the server): no round trip of its own.
-                // The RESET must follow the statement's execution, which an
-                // unprepared statement sends only after its own preparation
-                // comes back: it costs one round trip.
+                watch.timeout_set();
+                timeout_set = true;
                 let set = format!("SET statement_timeout = {}", statement_timeout_ms(budget));
                 let (set, result) = tokio::join!(client.batch_execute(&set), statement);
-                // Best effort: on a failed connection there is nothing to reset.
-                let _ = client.batch_execute("RESET statement_timeout").await;
+                // A cancel that lands on the SET is spent there.
+                landed = set.as_ref().is_err_and(stopped_by_cancel_request);
                 set.and(result)
             }
         };
-        result.map_err(|error| self.judge(error))
+        landed |= result.as_ref().is_err_and(stopped_by_cancel_request);
+        watch.settle(landed, self.cancel_timeout).await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.judge(error, timeout_set).await),
+        }
     }
 
     /// A statement's error: `Cancelled` if the server stopped it because of
-    /// the token (a cancel request, or the statement_timeout set from its
-    /// deadline).
-    fn judge(&self, error: tokio_postgres::Error) -> QueryError {
-        let stopped = error.code() == Some(&SqlState::QUERY_CANCELED);
-        if stopped {
-            if let Some(reason) = self.token.reason() {
-                return QueryError::Cancelled(Cancelled::new(reason));
-            }
-            if self.token.remaining() == Some(Duration::ZERO) {
-                // The server's timeout fired just before the token's own.
-                return QueryError::Cancelled(Cancelled::new(CancelReason::Timeout));
-            }
+    /// the token (its cancel request, or the `statement_timeout` set from
+    /// its deadline).
+    async fn judge(&self, error: tokio_postgres::Error, timeout_set: bool) -> QueryError {
+        if error.code() != Some(&SqlState::QUERY_CANCELED) {
+            return QueryError::Db(error);
         }
+        if let Some(reason) = self.token.reason() {
+            return QueryError::Cancelled(Cancelled::new(reason));
+        }
+        if timeout_set && !stopped_by_cancel_request(&error) {
+            // The server's timer, set from the token's deadline, fired
+            // before the token's own (a stalled process): ours all the same.
+            // The token fires within the margin; report its reason.
+            let fired = tokio::time::timeout(SERVER_TIMEOUT_MARGIN, self.token.cancelled()).await;
+            let reason = match fired {
+                Ok(()) => self.token.reason().unwrap_or(CancelReason::Timeout),
+                Err(_) => CancelReason::Timeout,
+            };
+            return QueryError::Cancelled(Cancelled::new(reason));
+        }
+        // Stopped by someone else's cancel (an administrator's
+        // pg_cancel_backend, say): a database error to this caller.
         QueryError::Db(error)
     }
 }
 
-/// How long the cancel request may take to reach the server.
-const CANCEL_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `statement_timeout` in milliseconds for `budget`: at least 1 (0 means
-/// "no timeout" to PostgreSQL), at most what it accepts.
+/// `statement_timeout` in milliseconds for `budget`: rounded up, plus the
+/// margin, so the server's timer fires after the token's; at most what the
+/// server accepts.
 fn statement_timeout_ms(budget: Duration) -> u64 {
-    u64::try_from(budget.as_millis())
+    let margin = SERVER_TIMEOUT_MARGIN.as_millis() as u64;
+    let millis = budget.as_nanos().div_ceil(1_000_000);
+    u64::try_from(millis)
         .unwrap_or(u64::MAX)
-        .clamp(1, i32::MAX as u64)
-}
-
-/// Sends the cancel request from a task of the query's scope, so the scope
-/// is not finished before it has gone out; outside any scope (or once the
-/// scope has closed) from a plain task on the query's runtime.
-fn send_cancel_request(
-    cancel: &tokio_postgres::CancelToken,
-    scope: Option<ScopeHandle>,
-    runtime: Option<tokio::runtime::Handle>,
-) {
-    let request = |cancel: tokio_postgres::CancelToken| async move {
-        // Best effort: the server says nothing back, and a failure to
-        // connect leaves the statement_timeout (if any) as the backstop.
-        let _ = tokio::time::timeout(CANCEL_REQUEST_TIMEOUT, cancel.cancel_query(NoTls)).await;
-    };
-    if let Some(scope) = scope {
-        if scope.try_spawn_infallible(request(cancel.clone())).is_ok() {
-            return;
-        }
-    }
-    if let Some(runtime) = runtime {
-        drop(runtime.spawn(request(cancel.clone())));
-    }
-}
-
-/// Why a cancellable query failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum QueryError {
-    /// The token fired: the query was not sent, or the server stopped it.
-    Cancelled(Cancelled),
-    /// Any other error from the database or the connection.
-    Db(tokio_postgres::Error),
-}
-
-impl QueryError {
-    /// The cancellation, if the query stopped because of its token.
-    ///
-    /// ```
-    /// use taskscope::{postgres::QueryError, CancelReason, Cancelled};
-    /// let err = QueryError::from(Cancelled::new(CancelReason::Timeout));
-    /// assert!(err.cancelled().unwrap().is_timeout());
-    /// ```
-    pub fn cancelled(&self) -> Option<&Cancelled> {
-        match self {
-            QueryError::Cancelled(cancelled) => Some(cancelled),
-            QueryError::Db(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            QueryError::Cancelled(cancelled) => write!(f, "query {cancelled}"),
-            QueryError::Db(error) => write!(f, "database error: {error}"),
-        }
-    }
-}
-
-impl Error for QueryError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            QueryError::Cancelled(cancelled) => Some(cancelled),
-            QueryError::Db(error) => Some(error),
-        }
-    }
-}
-
-impl From<Cancelled> for QueryError {
-    fn from(cancelled: Cancelled) -> Self {
-        QueryError::Cancelled(cancelled)
-    }
-}
-
-impl From<tokio_postgres::Error> for QueryError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        QueryError::Db(error)
-    }
-}
-
-/// A scope of queries absorbs how cancelled queries stopped, and reports
-/// database errors.
-impl TaskError for QueryError {
-    fn is_cancellation(&self) -> bool {
-        matches!(self, QueryError::Cancelled(_))
-    }
+        .saturating_add(margin)
+        .min(i32::MAX as u64)
 }
 
 #[cfg(test)]
@@ -332,10 +318,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statement_timeouts_are_at_least_one_millisecond_and_fit_the_server() {
-        assert_eq!(statement_timeout_ms(Duration::ZERO), 1);
-        assert_eq!(statement_timeout_ms(Duration::from_micros(1500)), 1);
-        assert_eq!(statement_timeout_ms(Duration::from_millis(300)), 300);
+    fn statement_timeouts_fire_after_the_token_and_fit_the_server() {
+        assert_eq!(statement_timeout_ms(Duration::ZERO), 100);
+        assert_eq!(statement_timeout_ms(Duration::from_nanos(1)), 101);
+        assert_eq!(statement_timeout_ms(Duration::from_micros(1500)), 102);
+        assert_eq!(statement_timeout_ms(Duration::from_millis(300)), 400);
         assert_eq!(statement_timeout_ms(Duration::MAX), i32::MAX as u64);
     }
 }

@@ -3,6 +3,10 @@
 //! trust authentication, stopped and removed when dropped (also when a test
 //! fails). Run as the `postgres` system user when running as root (`initdb`
 //! refuses root). It fails loudly, never skips, if the server cannot start.
+//!
+//! `TASKSCOPE_PG_LOG=<file>` keeps the server's log there, with every
+//! statement, its duration and each cancel request the server processes,
+//! timestamped to the millisecond: how the cancellation races were traced.
 #![allow(dead_code)] // each user takes what it needs
 
 use std::net::TcpListener;
@@ -57,7 +61,8 @@ impl PgServer {
             String::from_utf8_lossy(&init.stderr)
         );
         let port = free_port();
-        let postgres = run_as(as_root, &bin.join("postgres"))
+        let mut command = run_as(as_root, &bin.join("postgres"));
+        command
             .arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string(), "-k"])
@@ -71,9 +76,21 @@ impl PgServer {
                 "max_connections=50",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start postgres");
+            .stderr(Stdio::null());
+        if let Some(log) = std::env::var_os("TASKSCOPE_PG_LOG") {
+            let log = std::fs::File::create(log).expect("cannot create TASKSCOPE_PG_LOG");
+            command.stderr(log).args([
+                "-c",
+                "log_line_prefix=%m [%p] ",
+                "-c",
+                "log_min_messages=debug2",
+                "-c",
+                "log_min_duration_statement=0",
+                "-c",
+                "log_connections=on",
+            ]);
+        }
+        let postgres = command.spawn().expect("cannot start postgres");
         reap_on_exit(postgres.id(), &dir);
         let server = PgServer {
             dir,

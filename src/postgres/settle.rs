@@ -1,0 +1,231 @@
+//! Settling a statement's cancel request, so that a cancel sent for one
+//! statement can never stop a later one on the same connection.
+//!
+//! PostgreSQL's cancel request names a backend, not a statement, and the
+//! server acts on it asynchronously: a process of its own reads the request
+//! and signals the backend, which stops whatever statement it is running
+//! when the signal arrives (a signal that finds it idle between statements
+//! is dropped). tokio-postgres's `cancel_query` returns once the request is
+//! written, before the server has acted on it, and does not say where the
+//! server is, so the request's connection cannot be watched for the server
+//! closing it (libpq's way of knowing the request was processed). A
+//! statement therefore settles its cancel on its own connection:
+//!
+//! * it failed with "canceling statement due to user request": the cancel
+//!   landed on it, and can land nowhere else. The connection is reused;
+//! * any other outcome (it completed, failed otherwise, or hit its
+//!   `statement_timeout` first): the cancel may still be on its way. The
+//!   connection is retired: `pg_terminate_backend(pg_backend_pid())` runs
+//!   on it, so the next statement finds a closed connection (a pool's check
+//!   discards it) instead of a stray cancel. If the cancel lands on the
+//!   retiring statement instead, that settles it and the connection lives;
+//! * its future is dropped after a cancel was sent: the retiring statement
+//!   is queued on the connection from `drop`, behind the dropped statement
+//!   and ahead of anything the connection is given next.
+//!
+//! # Invariants
+//!
+//! 1. `sent` is set before a cancel request can be sent, and read only after
+//!    the registration whose callback sets it has been dropped, which waits
+//!    for a running callback. A `false` read therefore means that no cancel
+//!    request of this statement's will ever be sent.
+//! 2. When a sent cancel has not been seen to land, the retiring statement
+//!    is queued on the connection before the statement returns or its future
+//!    finishes dropping. tokio-postgres sends a connection's requests in the
+//!    order they were queued, so nothing runs on it after the retiring
+//!    statement.
+//! 3. A `statement_timeout` set for the statement is reset before the
+//!    connection is given anything else, or dies with the retired backend.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::cancel::{CancellationToken, Registration};
+use crate::scope::{current_scope, ScopeHandle};
+
+/// Ends the connection's backend. Queued behind a statement whose cancel
+/// may still be on its way, it runs before anything else can.
+const RETIRE: &str = "SELECT pg_terminate_backend(pg_backend_pid())";
+
+/// Clears the `statement_timeout` a statement was run under.
+const RESET_TIMEOUT: &str = "RESET statement_timeout";
+
+/// What a statement's cancel came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settled {
+    /// No cancel request was sent, or it landed on this connection's
+    /// statements: the connection is as usable as before.
+    Clean,
+    /// The connection was retired: the next statement on it fails with a
+    /// closed connection, and a pool discards it.
+    Retired,
+}
+
+/// A statement's watch over its cancel request, from before the statement
+/// is sent until its cancel is settled (see the module docs).
+pub(super) struct CancelWatch<'c> {
+    client: &'c Client,
+    /// Set by the `on_cancel` callback just before it sends the request.
+    sent: Arc<AtomicBool>,
+    registration: Option<Registration>,
+    /// The statement runs under a `statement_timeout` of its own.
+    timeout_set: bool,
+    /// `settle` ran: nothing is left for `drop` to do.
+    settled: bool,
+}
+
+impl<'c> CancelWatch<'c> {
+    /// Sends a cancel request for `client`'s running statement when `token`
+    /// fires (none if `timeout` is zero), until the watch settles or drops.
+    pub(super) fn arm(client: &'c Client, token: &CancellationToken, timeout: Duration) -> Self {
+        let sent = Arc::new(AtomicBool::new(false));
+        let registration = (!timeout.is_zero()).then(|| {
+            let request = CancelRequest {
+                cancel: client.cancel_token(),
+                scope: current_scope(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
+                timeout,
+            };
+            let sent = Arc::clone(&sent);
+            token.on_cancel(move |_| {
+                sent.store(true, Ordering::SeqCst);
+                request.send();
+            })
+        });
+        CancelWatch {
+            client,
+            sent,
+            registration,
+            timeout_set: false,
+            settled: false,
+        }
+    }
+
+    /// The statement is about to run under a `statement_timeout` of its own.
+    pub(super) fn timeout_set(&mut self) {
+        self.timeout_set = true;
+    }
+
+    /// Stops sending cancels; true if one was sent (invariant 1).
+    fn disarm(&mut self) -> bool {
+        drop(self.registration.take()); // waits for a running callback
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Settles the statement's cancel once its outcome has arrived; `landed`
+    /// says a cancel request was seen to stop one of its statements. Waits
+    /// at most `bound` for a retired connection to close.
+    pub(super) async fn settle(mut self, landed: bool, bound: Duration) -> Settled {
+        self.settled = true;
+        let sent = self.disarm();
+        if sent && !landed {
+            return retire(self.client, bound).await;
+        }
+        if self.timeout_set {
+            // Best effort: on a failed connection there is nothing to reset.
+            let _ = self.client.batch_execute(RESET_TIMEOUT).await;
+        }
+        Settled::Clean
+    }
+}
+
+impl Drop for CancelWatch<'_> {
+    /// The statement's future was dropped before its outcome arrived: the
+    /// statement may still be running, its cancel on its way.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if self.disarm() {
+            tracing::debug!("a cancelled statement was dropped: retiring its connection");
+            queue(self.client, RETIRE);
+        } else if self.timeout_set {
+            queue(self.client, RESET_TIMEOUT);
+        }
+    }
+}
+
+/// Whether `error` is the server stopping a statement on a cancel request.
+/// The server's message is compared, as the code (57014) is the same for a
+/// `statement_timeout`; a server whose messages are translated never
+/// matches, so its connections are retired rather than reused after a cancel.
+pub(super) fn stopped_by_cancel_request(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.code() == &SqlState::QUERY_CANCELED
+            && db.message() == "canceling statement due to user request"
+    })
+}
+
+/// Runs the retiring statement and waits (at most `bound`) until the client
+/// sees its connection closed, so that a pool's check sees it too.
+async fn retire(client: &Client, bound: Duration) -> Settled {
+    tracing::debug!("a cancel may still be on its way: retiring the connection");
+    let closed = async {
+        if let Err(error) = client.simple_query(RETIRE).await {
+            if stopped_by_cancel_request(&error) {
+                // The cancel landed on the retiring statement: settled,
+                // and the backend lives on.
+                return Settled::Clean;
+            }
+        }
+        // Answered once the connection has closed (an error), at once if it
+        // already has.
+        let _ = client.simple_query("").await;
+        Settled::Retired
+    };
+    // Past the bound the retiring statement is still queued first
+    // (invariant 2): the connection is retired all the same.
+    tokio::time::timeout(bound, closed)
+        .await
+        .unwrap_or(Settled::Retired)
+}
+
+/// Queues `sql` on the connection at once, without waiting for its answer.
+fn queue(client: &Client, sql: &str) {
+    // tokio-postgres queues a simple query when its future is first polled,
+    // before it waits for anything; the answer is discarded.
+    match client.simple_query_raw(sql).now_or_never() {
+        Some(_) => {}
+        None => tracing::warn!("could not queue `{sql}` on a PostgreSQL connection"),
+    }
+}
+
+/// What the `on_cancel` callback needs to send a cancel request.
+struct CancelRequest {
+    cancel: tokio_postgres::CancelToken,
+    scope: Option<ScopeHandle>,
+    runtime: Option<tokio::runtime::Handle>,
+    timeout: Duration,
+}
+
+impl CancelRequest {
+    /// Sends the request from a task of the statement's scope, so the scope
+    /// is not finished before it has gone out; outside any scope (or once
+    /// the scope has closed) from a plain task on the statement's runtime.
+    fn send(self) {
+        let CancelRequest {
+            cancel,
+            scope,
+            runtime,
+            timeout,
+        } = self;
+        let request = move || async move {
+            // The server says nothing back; a request that cannot be sent
+            // leaves the statement_timeout (if any) as the backstop.
+            let _ = tokio::time::timeout(timeout, cancel.cancel_query(NoTls)).await;
+        };
+        if let Some(scope) = scope {
+            if scope.try_spawn_infallible(request.clone()()).is_ok() {
+                return;
+            }
+        }
+        if let Some(runtime) = runtime {
+            drop(runtime.spawn(request()));
+        }
+    }
+}
