@@ -161,7 +161,7 @@ async fn a_passed_deadline_stops_the_query_and_the_error_says_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pooled_connection_is_usable_after_its_query_was_cancelled() {
+async fn a_pool_replaces_the_connection_of_a_cancelled_query() {
     let pool = pool(1);
     let user = CancellationSource::new();
     let cancel_soon = {
@@ -169,24 +169,54 @@ async fn a_pooled_connection_is_usable_after_its_query_was_cancelled() {
         user.cancel_after(Duration::from_millis(200));
         user
     };
-    {
+    let cancelled_backend: i32 = {
         let connection = pool.get().await.unwrap();
+        let backend = connection
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
         let err = connection
             .until_cancelled(&cancel_soon.token())
             .query("SELECT pg_sleep(60)", &[])
             .await
             .unwrap_err();
         assert!(err.cancelled().is_some());
-    }
-    // The pool's only connection, back from the cancel.
+        // Retired: nothing can run on it any more, so no late signal of the
+        // cancel request can reach another statement.
+        assert!(connection.is_closed());
+        backend
+    };
+    // The pool's only slot, with a new connection.
     let connection = pool.get().await.unwrap();
-    let answer: i32 = connection
-        .query_one("SELECT 6 * 7", &[])
+    let row = connection
+        .query_one("SELECT 6 * 7, pg_backend_pid()", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 42);
+    assert_ne!(row.get::<_, i32>(1), cancelled_backend);
+    let timeout: String = connection
+        .query_one("SHOW statement_timeout", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(answer, 42);
-    let timeout: String = connection
+    assert_eq!(timeout, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_whose_token_never_fired_keeps_its_connection() {
+    let client = connect().await;
+    let user = CancellationSource::with_timeout(Duration::from_secs(60));
+    for _ in 0..3 {
+        let row = client
+            .until_cancelled(&user.token())
+            .query_one("SELECT 6 * 7", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), 42);
+    }
+    assert!(!client.is_closed());
+    let timeout: String = client
         .query_one("SHOW statement_timeout", &[])
         .await
         .unwrap()

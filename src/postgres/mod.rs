@@ -24,34 +24,31 @@
 //! PostgreSQL's cancel request names a connection, not a statement, and the
 //! server acts on it a moment after it is sent: a cancel sent just as one
 //! statement completes can stop the *next* statement on that connection,
-//! another request's query on a pooled connection. A cancellable statement
-//! returns only once its cancel is settled:
+//! another request's query on a pooled connection. Nor does a statement
+//! stopped by the request mean the request is done: the server's process
+//! that handles it signals the backend twice, and on a busy machine the
+//! second signal can stop the statement after. So a statement whose token
+//! sent a cancel request **retires its connection** before it returns: the
+//! backend is ended (`pg_terminate_backend`) before anything else can run
+//! on it, and the statement waits until the client sees the connection
+//! closed. The statement still returns its own outcome (`Cancelled`, or its
+//! result if it completed first); the next statement on that client fails
+//! with a closed connection, never with someone else's cancel, and a pool
+//! discards the connection when it is next checked out (deadpool-postgres
+//! checks `is_closed` under every recycling method) and makes a new one.
 //!
-//! * if the server stopped the statement on the cancel request, the cancel
-//!   is spent and the connection is reused as before;
-//! * if the statement ended any other way after a cancel was sent (it
-//!   completed just before the cancel arrived, say), the connection is
-//!   **retired**: its backend is ended (`pg_terminate_backend`) before
-//!   anything else can run on it. The statement still returns its own
-//!   result; the next statement on the connection fails with a closed
-//!   connection, never with someone else's cancel, and a pool discards it
-//!   when it is next checked (deadpool-postgres checks `is_closed` on every
-//!   recycle method);
-//! * if the statement's future is dropped after a cancel was sent, the
-//!   retiring statement is queued on the connection as the future drops,
-//!   behind the dropped statement and ahead of anything else. A pool
-//!   handing the connection out before it has closed gives a statement that
-//!   fails with a closed connection; with deadpool-postgres's
-//!   `RecyclingMethod::Verified` or `Clean`, the recycle check itself runs
-//!   into the closed connection and the pool makes a new one.
+//! If the statement's future is dropped after its token sent a cancel
+//! request, the retiring statements are queued on the connection as the
+//! future drops, behind the dropped statement and ahead of anything else.
+//! A pool that hands the connection out before it has closed gives out a
+//! connection whose next statement fails with a closed connection; with
+//! deadpool-postgres's `RecyclingMethod::Verified` or `Clean` the recycle
+//! check runs into it instead, and the pool makes a new one.
 //!
-//! Retiring happens only when a cancel races a statement's end (within a
-//! few milliseconds on a local server) or a dropped statement; a transaction
-//! whose connection is retired is rolled back. A server whose messages are
-//! translated (`lc_messages`) cannot be told to have stopped a statement on
-//! the request, so there every cancelled statement retires its connection.
-//! [`Cancellable::cancel_timeout`] bounds the cancel request and the wait for
-//! a retired connection to close.
+//! A statement whose token does not fire pays nothing of this. One that is
+//! cancelled costs its connection; inside a transaction, the transaction is
+//! rolled back. [`Cancellable::cancel_timeout`] bounds the cancel request
+//! and the wait for a retired connection to close.
 //!
 //! The cancel request is sent by a small task of the scope the query runs
 //! in ([`ScopeHandle::try_spawn_infallible`](crate::ScopeHandle::try_spawn_infallible)),
@@ -81,14 +78,13 @@ mod settle;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 
 pub use error::QueryError;
-use settle::{stopped_by_cancel_request, CancelWatch};
+use settle::{stopped, CancelWatch};
 
 /// Runs tokio-postgres queries so that cancelling their token stops them on
 /// the server. Implemented for everything tokio-postgres can query through
@@ -251,7 +247,7 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
         self.token.check()?;
         let client = self.client.client();
         let mut watch = CancelWatch::arm(client, &self.token, self.cancel_timeout);
-        let (mut landed, mut timeout_set) = (false, false);
+        let mut timeout_set = false;
         let result = match self.token.remaining() {
             None => statement.await,
             Some(budget) => {
@@ -261,13 +257,10 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
                 timeout_set = true;
                 let set = format!("SET statement_timeout = {}", statement_timeout_ms(budget));
                 let (set, result) = tokio::join!(client.batch_execute(&set), statement);
-                // A cancel that lands on the SET is spent there.
-                landed = set.as_ref().is_err_and(stopped_by_cancel_request);
                 set.and(result)
             }
         };
-        landed |= result.as_ref().is_err_and(stopped_by_cancel_request);
-        watch.settle(landed, self.cancel_timeout).await;
+        watch.settle(self.cancel_timeout).await;
         match result {
             Ok(value) => Ok(value),
             Err(error) => Err(self.judge(error, timeout_set).await),
@@ -278,13 +271,13 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
     /// the token (its cancel request, or the `statement_timeout` set from
     /// its deadline).
     async fn judge(&self, error: tokio_postgres::Error, timeout_set: bool) -> QueryError {
-        if error.code() != Some(&SqlState::QUERY_CANCELED) {
+        if !stopped(&error) {
             return QueryError::Db(error);
         }
         if let Some(reason) = self.token.reason() {
             return QueryError::Cancelled(Cancelled::new(reason));
         }
-        if timeout_set && !stopped_by_cancel_request(&error) {
+        if timeout_set && !stopped_by_request(&error) {
             // The server's timer, set from the token's deadline, fired
             // before the token's own (a stalled process): ours all the same.
             // The token fires within the margin; report its reason.
@@ -299,6 +292,15 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
         // pg_cancel_backend, say): a database error to this caller.
         QueryError::Db(error)
     }
+}
+
+/// Whether the server stopped the statement on a cancel request rather than
+/// on its `statement_timeout` (a server whose messages are translated is
+/// taken to mean the timeout).
+fn stopped_by_request(error: &tokio_postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| db.message() == "canceling statement due to user request")
 }
 
 /// `statement_timeout` in milliseconds for `budget`: rounded up, plus the

@@ -4,24 +4,23 @@
 //! PostgreSQL's cancel request names a backend, not a statement, and the
 //! server acts on it asynchronously: a process of its own reads the request
 //! and signals the backend, which stops whatever statement it is running
-//! when the signal arrives (a signal that finds it idle between statements
-//! is dropped). tokio-postgres's `cancel_query` returns once the request is
-//! written, before the server has acted on it, and does not say where the
-//! server is, so the request's connection cannot be watched for the server
-//! closing it (libpq's way of knowing the request was processed). A
-//! statement therefore settles its cancel on its own connection:
+//! when the signal arrives. That process signals twice (the backend, then
+//! its process group), and on a busy machine the second signal can arrive
+//! after the first has stopped the statement, and stop the next one. Only
+//! that process's exit says it is done (libpq waits for the request's
+//! connection to close), but tokio-postgres's `cancel_query` returns once
+//! the request is written and does not say where the server is, so that
+//! connection cannot be watched. A statement whose token sent a cancel
+//! request therefore retires its connection: `pg_terminate_backend` runs
+//! on it before anything else can, so the next statement finds a closed
+//! connection (a pool's check discards it), never a stray cancel:
 //!
-//! * it failed with "canceling statement due to user request": the cancel
-//!   landed on it, and can land nowhere else. The connection is reused;
-//! * any other outcome (it completed, failed otherwise, or hit its
-//!   `statement_timeout` first): the cancel may still be on its way. The
-//!   connection is retired: `pg_terminate_backend(pg_backend_pid())` runs
-//!   on it, so the next statement finds a closed connection (a pool's check
-//!   discards it) instead of a stray cancel. If the cancel lands on the
-//!   retiring statement instead, that settles it and the connection lives;
-//! * its future is dropped after a cancel was sent: the retiring statement
-//!   is queued on the connection from `drop`, behind the dropped statement
-//!   and ahead of anything the connection is given next.
+//! * after the statement's outcome, the retiring statement runs, again if a
+//!   cancel lands on it, until the backend has ended, and the statement
+//!   waits (bounded) until the client sees its connection closed;
+//! * if the statement's future is dropped, the retiring statements are
+//!   queued on the connection from `drop`, behind the dropped statement and
+//!   ahead of anything the connection is given next.
 //!
 //! # Invariants
 //!
@@ -29,11 +28,12 @@
 //!    the registration whose callback sets it has been dropped, which waits
 //!    for a running callback. A `false` read therefore means that no cancel
 //!    request of this statement's will ever be sent.
-//! 2. When a sent cancel has not been seen to land, the retiring statement
-//!    is queued on the connection before the statement returns or its future
-//!    finishes dropping. tokio-postgres sends a connection's requests in the
-//!    order they were queued, so nothing runs on it after the retiring
-//!    statement.
+//! 2. When a cancel request was sent, the retiring statement is queued on
+//!    the connection before the statement returns or its future finishes
+//!    dropping, once more than the request can signal. tokio-postgres sends a
+//!    connection's requests in the order they were queued, so nothing runs
+//!    on that backend after the first retiring statement that is not
+//!    cancelled.
 //! 3. A `statement_timeout` set for the statement is reset before the
 //!    connection is given anything else, or dies with the retired backend.
 
@@ -55,16 +55,10 @@ const RETIRE: &str = "SELECT pg_terminate_backend(pg_backend_pid())";
 /// Clears the `statement_timeout` a statement was run under.
 const RESET_TIMEOUT: &str = "RESET statement_timeout";
 
-/// What a statement's cancel came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Settled {
-    /// No cancel request was sent, or it landed on this connection's
-    /// statements: the connection is as usable as before.
-    Clean,
-    /// The connection was retired: the next statement on it fails with a
-    /// closed connection, and a pool discards it.
-    Retired,
-}
+/// How many signals one cancel request can send the backend: each can stop
+/// one retiring statement, so one more retiring statement than this always
+/// ends it.
+const SIGNALS_PER_REQUEST: usize = 2;
 
 /// A statement's watch over its cancel request, from before the statement
 /// is sent until its cancel is settled (see the module docs).
@@ -117,20 +111,17 @@ impl<'c> CancelWatch<'c> {
         self.sent.load(Ordering::SeqCst)
     }
 
-    /// Settles the statement's cancel once its outcome has arrived; `landed`
-    /// says a cancel request was seen to stop one of its statements. Waits
-    /// at most `bound` for a retired connection to close.
-    pub(super) async fn settle(mut self, landed: bool, bound: Duration) -> Settled {
+    /// Settles the statement's cancel once its outcome has arrived: retires
+    /// the connection if a cancel request was sent (waiting at most `bound`
+    /// for it to close), else resets its `statement_timeout`.
+    pub(super) async fn settle(mut self, bound: Duration) {
         self.settled = true;
-        let sent = self.disarm();
-        if sent && !landed {
-            return retire(self.client, bound).await;
-        }
-        if self.timeout_set {
+        if self.disarm() {
+            retire(self.client, bound).await;
+        } else if self.timeout_set {
             // Best effort: on a failed connection there is nothing to reset.
             let _ = self.client.batch_execute(RESET_TIMEOUT).await;
         }
-        Settled::Clean
     }
 }
 
@@ -143,46 +134,46 @@ impl Drop for CancelWatch<'_> {
         }
         if self.disarm() {
             tracing::debug!("a cancelled statement was dropped: retiring its connection");
-            queue(self.client, RETIRE);
+            for _ in 0..=SIGNALS_PER_REQUEST {
+                queue(self.client, RETIRE);
+            }
         } else if self.timeout_set {
             queue(self.client, RESET_TIMEOUT);
         }
     }
 }
 
-/// Whether `error` is the server stopping a statement on a cancel request.
-/// The server's message is compared, as the code (57014) is the same for a
-/// `statement_timeout`; a server whose messages are translated never
-/// matches, so its connections are retired rather than reused after a cancel.
-pub(super) fn stopped_by_cancel_request(error: &tokio_postgres::Error) -> bool {
-    error.as_db_error().is_some_and(|db| {
-        db.code() == &SqlState::QUERY_CANCELED
-            && db.message() == "canceling statement due to user request"
-    })
+/// Whether `error` is the server stopping a statement on a signal: a cancel
+/// request, or a `statement_timeout` (the code is the same).
+pub(super) fn stopped(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::QUERY_CANCELED)
 }
 
-/// Runs the retiring statement and waits (at most `bound`) until the client
-/// sees its connection closed, so that a pool's check sees it too.
-async fn retire(client: &Client, bound: Duration) -> Settled {
-    tracing::debug!("a cancel may still be on its way: retiring the connection");
+/// Ends the connection's backend, and waits (at most `bound`) until the
+/// client sees its connection closed, so that a pool's check sees it too.
+async fn retire(client: &Client, bound: Duration) {
+    tracing::debug!("a cancel request was sent: retiring the connection");
     let closed = async {
-        if let Err(error) = client.simple_query(RETIRE).await {
-            if stopped_by_cancel_request(&error) {
-                // The cancel landed on the retiring statement: settled,
-                // and the backend lives on.
-                return Settled::Clean;
+        for _ in 0..=SIGNALS_PER_REQUEST {
+            match client.simple_query(RETIRE).await {
+                // A signal of the request stopped the retiring statement:
+                // the backend lives; retire it again.
+                Err(error) if stopped(&error) => continue,
+                _ => break,
             }
         }
         // Answered once the connection has closed (an error), at once if it
         // already has.
-        let _ = client.simple_query("").await;
-        Settled::Retired
+        if client.simple_query("").await.is_ok() {
+            tracing::warn!(
+                "could not end a PostgreSQL backend after cancelling its statement \
+                 (is pg_terminate_backend allowed?): its next statement may be cancelled"
+            );
+        }
     };
-    // Past the bound the retiring statement is still queued first
+    // Past the bound the retiring statements are still queued first
     // (invariant 2): the connection is retired all the same.
-    tokio::time::timeout(bound, closed)
-        .await
-        .unwrap_or(Settled::Retired)
+    let _ = tokio::time::timeout(bound, closed).await;
 }
 
 /// Queues `sql` on the connection at once, without waiting for its answer.
