@@ -35,9 +35,12 @@ async fn get_customer_summary(
     billing_fails: bool,
 ) -> Result<String, taskscope::ScopeError<io::Error>> {
     taskscope::scope(async |s| {
-        let customer = s.spawn_named("customer", call("customer", 80, false));
-        let orders = s.spawn_named("orders", call("orders", 150, false));
-        let balance = s.spawn_named("billing", call("billing", 40, billing_fails));
+        let customer = s.task().name("customer").spawn(call("customer", 80, false));
+        let orders = s.task().name("orders").spawn(call("orders", 150, false));
+        let balance = s
+            .task()
+            .name("billing")
+            .spawn(call("billing", 40, billing_fails));
         Ok(format!(
             "customer #{id}: {} / {} / {}",
             customer.await?,
@@ -54,9 +57,9 @@ async fn get_customer_summary_macro(id: u32) -> Result<String, taskscope::ScopeE
         name = "customer summary",
         timeout = Duration::from_secs(2),
         |s| {
-            let customer = s.spawn_named("customer", call("customer", 80, false));
-            let orders = s.spawn_named("orders", call("orders", 150, false));
-            let balance = s.spawn_named("billing", call("billing", 40, false));
+            let customer = s.task().name("customer").spawn(call("customer", 80, false));
+            let orders = s.task().name("orders").spawn(call("orders", 150, false));
+            let balance = s.task().name("billing").spawn(call("billing", 40, false));
             Ok(format!(
                 "customer #{id}: {} / {} / {}",
                 customer.await?,

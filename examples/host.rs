@@ -37,14 +37,12 @@ async fn background_loop(name: &'static str, period: Duration) -> Result<(), Can
 #[taskscope::main]
 async fn main() -> Result<(), Cancelled> {
     scope!(name = "services", |s| {
-        s.spawn_named(
-            "metrics flusher",
-            background_loop("metrics", Duration::from_millis(300)),
-        );
-        s.spawn_named(
-            "queue worker",
-            background_loop("worker", Duration::from_millis(200)),
-        );
+        s.task()
+            .name("metrics flusher")
+            .spawn(background_loop("metrics", Duration::from_millis(300)));
+        s.task()
+            .name("queue worker")
+            .spawn(background_loop("worker", Duration::from_millis(200)));
         println!("ready: press Ctrl-C to stop");
         Ok::<_, Cancelled>(())
     })

@@ -43,7 +43,7 @@ async fn abort_upload_on_server() -> Result<(), Cancelled> {
 #[tokio::main]
 async fn main() {
     let result = taskscope::scope(async |s| {
-        s.spawn_named("upload", async {
+        s.task().name("upload").spawn(async {
             if let Err(cancelled) = upload_chunks().await {
                 println!("  upload: cancelled ({}), cleaning up", cancelled.reason());
                 abort_upload_on_server().await?;

@@ -11,13 +11,13 @@ use taskscope::{scope, Cancelled};
 async fn main() -> Result<(), Cancelled> {
     let stubborn = std::env::args().any(|arg| arg == "stubborn");
     scope!(|s| {
-        s.spawn_named("polite", async {
+        s.task().name("polite").spawn(async {
             taskscope::token().cancelled().await;
             println!("polite: cleanup done");
             Ok::<_, Cancelled>(())
         });
         if stubborn {
-            s.spawn_named("stubborn", async {
+            s.task().name("stubborn").spawn(async {
                 tokio::time::sleep(Duration::from_secs(3600)).await; // ignores its token
                 println!("stubborn: finished");
                 Ok(())

@@ -38,10 +38,12 @@ async fn main() -> Result<(), Cancelled> {
         });
     }
     scope!(name = "api server", |s| {
-        s.spawn_named("accept loop", well_behaved("accept loop"));
-        s.spawn_named("metrics", well_behaved("metrics"));
+        s.task()
+            .name("accept loop")
+            .spawn(well_behaved("accept loop"));
+        s.task().name("metrics").spawn(well_behaved("metrics"));
         scope!(name = "search index", |index| {
-            index.spawn_named("reindex", reindex());
+            index.task().name("reindex").spawn(reindex());
             Ok::<_, Cancelled>(())
         })
         .await

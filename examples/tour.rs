@@ -76,11 +76,11 @@ async fn main() {
     println!("5. A scope owns its tasks: the first failure cancels the others, and the");
     println!("   scope returns only after every task has stopped.");
     let result = taskscope::scope(async |s| {
-        s.spawn_named("crawler", async move {
+        s.task().name("crawler").spawn(async move {
             crawl("scoped crawl", &taskscope::token(), started).await?;
             Ok(())
         });
-        s.spawn_named("quota check", async {
+        s.task().name("quota check").spawn(async {
             sleep(Duration::from_millis(220)).await;
             Err::<(), _>(std::io::Error::other("quota exceeded"))
         });

@@ -173,15 +173,15 @@ pub use cancel::{
 
 /// The live task tree, as data: what [`tree()`] returns (its
 /// [`Display`](std::fmt::Display) is the indented text SIGQUIT prints) and
-/// what [`ScopeHandle::snapshot`] gives for one scope.
+/// what [`AnyScope::snapshot`] gives for one scope.
 pub mod tree {
     pub use crate::scope::{RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
 }
 
 pub use scope::{
-    current_scope, fail_after, move_on_after, race, scope, token, tree, JoinTask, Policy,
+    current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, JoinTask, Policy,
     RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError,
-    TaskBuilder, TaskError, TaskHandle, TaskSet, Untyped, WaitingTaskBuilder, DEFAULT_WARN_AFTER,
+    TaskBuilder, TaskError, TaskHandle, TaskSet, WaitingTaskBuilder, DEFAULT_WARN_AFTER,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.

@@ -124,7 +124,7 @@ fn requests(c: &mut Criterion) {
                 "/",
                 get(|scope: RequestScope| async move {
                     let task = scope.spawn(async { Ok::<_, BoxError>(1) });
-                    task.await.unwrap().to_string()
+                    task.unwrap().await.unwrap().to_string()
                 }),
             )
             .layer(RequestScopeLayer::new())

@@ -56,7 +56,7 @@ async fn report(scope: RequestScope, State(app): State<Arc<App>>) -> &'static st
             Ok::<_, BoxError>(())
         }));
     }
-    for query in queries {
+    for query in queries.into_iter().flatten() {
         let _ = query.await;
     }
     "the report"

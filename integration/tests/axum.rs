@@ -86,7 +86,7 @@ async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
                     }
                 });
                 started_tx.send(()).unwrap();
-                let _ = worker.await;
+                let _ = worker.unwrap().await;
                 "never sent"
             }
         }),
@@ -138,15 +138,17 @@ async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
                 token_tx.send(token).unwrap();
                 let orders = scope.spawn(async { Ok::<_, BoxError>(3) });
                 // Not awaited: the response still waits for it.
-                scope.spawn({
-                    let background_done = background_done.clone();
-                    async move {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        background_done.store(true, Ordering::SeqCst);
-                        Ok::<_, BoxError>(())
-                    }
-                });
-                format!("{} orders", orders.await.unwrap())
+                scope
+                    .spawn({
+                        let background_done = background_done.clone();
+                        async move {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            background_done.store(true, Ordering::SeqCst);
+                            Ok::<_, BoxError>(())
+                        }
+                    })
+                    .unwrap();
+                format!("{} orders", orders.unwrap().await.unwrap())
             }
         }),
     );
@@ -213,7 +215,7 @@ async fn shutdown_drains_then_cancels_requests_in_flight_and_joins_them() {
                         }
                     });
                     started_tx.send("ignores").unwrap();
-                    let reason = worker.await.unwrap();
+                    let reason = worker.unwrap().await.unwrap();
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!("cancelled: {}", reason.root()),
@@ -288,7 +290,11 @@ async fn a_failed_task_cancels_its_request_and_answers_500() {
             .route(
                 "/",
                 get(move |scope: RequestScope| async move {
-                    scope.spawn_named("pricing", async { Err::<(), BoxError>("no prices".into()) });
+                    scope
+                        .task()
+                        .name("pricing")
+                        .spawn(async { Err::<(), BoxError>("no prices".into()) })
+                        .unwrap();
                     scope.token().cancelled().await;
                     reason_tx.send(scope.token().reason().unwrap()).unwrap();
                     "a response the client never gets"

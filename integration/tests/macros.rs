@@ -209,7 +209,7 @@ async fn test_attribute_fails_when_a_task_escapes_the_body() {
     let done = Arc::new(AtomicBool::new(false));
     let leaky = taskscope::ScopeBuilder::new().name("leaky").run(async |s| {
         let done = done.clone();
-        s.spawn_named("slow cleanup", async move {
+        s.task().name("slow cleanup").spawn(async move {
             taskscope::token().cancelled().await;
             sleep(Duration::from_secs(60)).await; // cleanup outlives the body
             done.store(true, Ordering::SeqCst);

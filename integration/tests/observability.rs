@@ -17,8 +17,8 @@ async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
     ScopeBuilder::new()
         .name("server")
         .run(async |server| {
-            server.spawn_named("accept loop", until_cancelled());
-            let request = server.spawn_named("request 7 handler", async {
+            server.task().name("accept loop").spawn(until_cancelled());
+            let request = server.task().name("request 7 handler").spawn(async {
                 ScopeBuilder::new()
                     .name("request 7")
                     .run(async |request| {
@@ -81,7 +81,7 @@ async fn snapshot_of_a_known_tree_has_states_reasons_and_nesting() {
             assert!(text.contains("holding the scope"), "{text}");
 
             // The same subtree from the scope itself.
-            assert_eq!(server.snapshot().scopes.len(), 1);
+            assert_eq!(server.snapshot().unwrap().scopes.len(), 1);
             server.cancel();
             let _ = request.await;
             Ok::<_, Cancelled>(())
@@ -103,13 +103,13 @@ async fn aborting_tasks_show_as_aborting() {
         .name("aborter")
         .grace_period(Duration::from_secs(1))
         .run(async |s| {
-            s.spawn_named("stubborn", async {
+            s.task().name("stubborn").spawn(async {
                 std::future::pending::<()>().await;
                 Ok::<_, Cancelled>(())
             });
             s.cancel();
             sleep(Duration::from_secs(2)).await;
-            let snapshot = s.snapshot();
+            let snapshot = s.snapshot().unwrap();
             assert_eq!(snapshot.state, RunState::Aborting);
             Ok::<_, Cancelled>(())
         })
@@ -126,7 +126,7 @@ async fn spans_and_events_carry_names_and_levels() {
     ScopeBuilder::new()
         .name("quiet")
         .run(async |s| {
-            s.spawn_named("waiter", until_cancelled());
+            s.task().name("waiter").spawn(until_cancelled());
             s.cancel_with(CancelReason::message("done for today"));
             Ok::<_, Cancelled>(())
         })
@@ -166,8 +166,10 @@ async fn spans_and_events_carry_names_and_levels() {
     let _ = ScopeBuilder::new()
         .name("loud")
         .run(async |s| {
-            s.spawn_named("db", async { Err::<(), _>(std::io::Error::other("gone")) });
-            s.spawn_named("sibling", async {
+            s.task()
+                .name("db")
+                .spawn(async { Err::<(), _>(std::io::Error::other("gone")) });
+            s.task().name("sibling").spawn(async {
                 until_cancelled().await?;
                 Ok::<_, std::io::Error>(())
             });
@@ -188,7 +190,7 @@ async fn snapshot_serialises_to_json() {
     ScopeBuilder::new()
         .name("json")
         .run(async |s| {
-            s.spawn_named("worker", until_cancelled());
+            s.task().name("worker").spawn(until_cancelled());
             tokio::task::yield_now().await;
             let json = serde_json::to_value(s.snapshot()).unwrap();
             assert_eq!(json["name"], "json");

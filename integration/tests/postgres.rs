@@ -246,7 +246,7 @@ fn five_queries(pool: Pool, marker: &'static str, cancellable: bool) -> Router {
                             Ok::<_, BoxError>(())
                         }));
                     }
-                    for query in queries {
+                    for query in queries.into_iter().flatten() {
                         let _ = query.await;
                     }
                     "report"

@@ -135,7 +135,7 @@ async fn fail_fast_cancels_siblings_naming_the_failed_task_and_returns_the_first
             *reason.lock().unwrap() = token.reason();
             Err::<(), _>(io::Error::other("sibling stopped"))
         });
-        s.spawn_named("billing", async {
+        s.task().name("billing").spawn(async {
             tokio::task::yield_now().await;
             Err::<(), _>(io::Error::other("billing is down"))
         });
@@ -164,9 +164,10 @@ async fn first_error_is_first_in_time_even_when_the_body_propagates_another() {
             until_cancelled().await?;
             Ok::<_, io::Error>(1)
         });
-        let fails = s.spawn_named("fails", async {
-            Err::<i32, _>(io::Error::other("root cause"))
-        });
+        let fails = s
+            .task()
+            .name("fails")
+            .spawn(async { Err::<i32, _>(io::Error::other("root cause")) });
         let a = slow.await?;
         let b = fails.await?;
         Ok(a + b)
@@ -314,7 +315,7 @@ async fn concurrency_limit_bounds_running_tasks() {
                 if i % 2 == 0 {
                     let _ = s.spawn(task);
                 } else {
-                    let _ = s.spawn_when_free(task).await;
+                    let _ = s.task().wait_for_slot().spawn(task).await;
                 }
             }
             Ok(())
@@ -330,7 +331,7 @@ async fn concurrency_limit_bounds_running_tasks() {
 }
 
 #[tokio::test]
-async fn spawn_when_free_makes_the_spawner_wait() {
+async fn waiting_for_a_slot_makes_the_spawner_wait() {
     let gate = Arc::new(tokio::sync::Notify::new());
     ScopeBuilder::new()
         .limit(1)
@@ -341,7 +342,10 @@ async fn spawn_when_free_makes_the_spawner_wait() {
                 Ok::<_, Cancelled>(())
             });
             tokio::task::yield_now().await; // the first task takes the slot
-            let second = s.spawn_when_free(async { Ok::<_, Cancelled>(()) });
+            let second = s
+                .task()
+                .wait_for_slot()
+                .spawn(async { Ok::<_, Cancelled>(()) });
             tokio::pin!(second);
             // Not admitted while the slot is taken.
             assert!(futures_util::poll!(second.as_mut()).is_pending());
@@ -526,12 +530,12 @@ async fn cancelled_scope_waiting_too_long_warns_once_naming_the_laggards() {
         .name("importer")
         .warn_after(Duration::from_secs(5))
         .run(async |s| {
-            s.spawn_named("slow cleanup", async {
+            s.task().name("slow cleanup").spawn(async {
                 let _ = until_cancelled().await;
                 sleep(Duration::from_secs(30)).await;
                 Ok::<_, Cancelled>(())
             });
-            s.spawn_named("quick", until_cancelled());
+            s.task().name("quick").spawn(until_cancelled());
             s.cancel();
             Ok(())
         })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use taskscope::{
-    CancelReason, Cancelled, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, Untyped,
+    AnyScope, CancelReason, Cancelled, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle,
 };
 use tokio::time::sleep;
 
@@ -18,7 +18,7 @@ fn assert_handle<T: Clone + Send + Sync + 'static>() {}
 #[test]
 fn a_handle_is_clone_send_sync_and_static() {
     assert_handle::<ScopeHandle<std::io::Error>>();
-    assert_handle::<ScopeHandle<Untyped>>();
+    assert_handle::<AnyScope>();
 }
 
 #[tokio::test(start_paused = true)]
@@ -31,7 +31,7 @@ async fn a_task_spawns_siblings_through_a_handle_and_the_scope_joins_them() {
         s.spawn(async move {
             for delay in 1..=3 {
                 let finished = finished.clone();
-                let spawned = siblings.try_spawn(async move {
+                let spawned = siblings.spawn(async move {
                     sleep(Duration::from_secs(delay)).await;
                     finished.fetch_add(1, Ordering::SeqCst);
                     Ok::<_, Cancelled>(())
@@ -50,7 +50,7 @@ async fn a_task_spawns_siblings_through_a_handle_and_the_scope_joins_them() {
 }
 
 #[tokio::test]
-async fn try_spawn_after_the_scope_finished_says_closed_and_spawn_panics_clearly() {
+async fn every_verb_on_a_finished_scope_says_closed() {
     let handle = taskscope::ScopeBuilder::new()
         .name("finished")
         .run(async |s| Ok::<_, Cancelled>(s.handle()))
@@ -58,16 +58,36 @@ async fn try_spawn_after_the_scope_finished_says_closed_and_spawn_panics_clearly
         .unwrap();
     assert!(handle.is_finished());
     assert!(handle.snapshot().is_none());
-    assert_eq!(handle.try_spawn(async { Ok(()) }).unwrap_err(), ScopeClosed);
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = handle.spawn(async { Ok(()) });
-    }))
-    .unwrap_err();
-    let message = panicked.downcast_ref::<String>().unwrap();
-    assert!(
-        message.contains("`finished`") && message.contains("try_spawn"),
-        "{message}"
+    assert_eq!(handle.spawn(async { Ok(()) }).unwrap_err(), ScopeClosed);
+    assert_eq!(handle.spawn_blocking(|_| Ok(())).unwrap_err(), ScopeClosed);
+    assert_eq!(
+        handle
+            .task()
+            .name("late")
+            .spawn(async { Ok(()) })
+            .unwrap_err(),
+        ScopeClosed
     );
+    let waited = handle.task().wait_for_slot().spawn(async { Ok(()) }).await;
+    assert_eq!(waited.unwrap_err(), ScopeClosed);
+    let started = handle.start(|ready| async move {
+        ready.send(());
+        Ok(())
+    });
+    assert!(matches!(
+        started.await,
+        Err(taskscope::StartError::Closed(ScopeClosed))
+    ));
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            assert_eq!(
+                handle.spawn_local(async { Ok(()) }).unwrap_err(),
+                ScopeClosed
+            );
+        })
+        .await;
+    assert!(AnyScope::clone(&handle).spawn(async {}).is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -109,14 +129,10 @@ async fn within_opens_a_child_of_a_live_scope_from_outside_any_scope() {
 }
 
 #[tokio::test]
-async fn within_a_finished_scope_try_run_refuses_and_run_panics() {
+async fn within_a_finished_scope_try_start_refuses_and_run_panics() {
     let finished = taskscope::scope(async |s| Ok::<_, Cancelled>(s.handle()))
         .await
         .unwrap();
-    let refused = ScopeBuilder::new()
-        .within(&finished)
-        .try_run(async |_s| Ok::<_, Cancelled>(()));
-    assert_eq!(refused.err(), Some(ScopeClosed));
     let started = ScopeBuilder::new()
         .within(&finished)
         .try_start(|_handle| async { Ok::<_, Cancelled>(()) });
@@ -135,8 +151,8 @@ async fn a_scope_opened_but_never_polled_does_not_hold_its_owner() {
         Duration::from_secs(10),
         taskscope::scope(async |s| {
             let opened = ScopeBuilder::new()
-                .within(&s.handle())
-                .try_run(async |_inner| Ok::<_, Cancelled>(()))
+                .within(s)
+                .try_start(|_inner| async { Ok::<_, Cancelled>(()) })
                 .unwrap();
             drop(opened); // never polled
             Ok::<_, Cancelled>(())
@@ -155,7 +171,7 @@ async fn current_scope_is_untyped_and_typed_names_the_error_type() {
         let typed = here
             .typed::<Cancelled>()
             .expect("the scope's own error type");
-        let task = typed.try_spawn(async { Ok(5) }).unwrap();
+        let task = typed.spawn(async { Ok(5) }).unwrap();
         assert_eq!(task.await?, 5);
         // In a task, the current scope is the task's scope.
         let inner =
@@ -174,7 +190,7 @@ async fn a_handle_cancels_and_snapshots_its_scope() {
         .name("jobs")
         .run(async |s| {
             let handle = s.handle();
-            s.spawn_named("waiter", until_cancelled());
+            s.task().name("waiter").spawn(until_cancelled());
             tokio::task::yield_now().await;
             let snapshot = handle.snapshot().unwrap();
             assert_eq!(snapshot.name.as_deref(), Some("jobs"));
@@ -192,7 +208,7 @@ async fn try_start_gives_the_body_an_owned_handle_and_a_static_future() {
     let future = ScopeBuilder::new()
         .name("boxed")
         .try_start(|scope: ScopeHandle<Cancelled>| async move {
-            let task = scope.spawn(async { Ok::<_, Cancelled>(21) });
+            let task = scope.spawn(async { Ok::<_, Cancelled>(21) })?;
             Ok(task.await? * 2)
         })
         .unwrap();

@@ -16,16 +16,15 @@ async fn start_returns_the_value_the_task_sends_and_the_task_runs_on() {
         .run(async |s| {
             let served = served.clone();
             let addr = s
-                .start(
-                    "listener",
-                    move |ready: Ready<std::net::SocketAddr>| async move {
-                        let listener = TcpListener::bind("127.0.0.1:0").await?;
-                        ready.send(listener.local_addr()?);
-                        let (_conn, _) = listener.accept().await?;
-                        served.store(true, Ordering::SeqCst);
-                        Ok(())
-                    },
-                )
+                .task()
+                .name("listener")
+                .start(move |ready: Ready<std::net::SocketAddr>| async move {
+                    let listener = TcpListener::bind("127.0.0.1:0").await?;
+                    ready.send(listener.local_addr()?);
+                    let (_conn, _) = listener.accept().await?;
+                    served.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
                 .await
                 .map_err(StartError::into_error)?;
             TcpStream::connect(addr).await?;
@@ -45,7 +44,9 @@ async fn a_failure_before_ready_goes_to_the_caller_not_the_scope() {
     let outcome = ScopeBuilder::new()
         .run(async |s| {
             let started = s
-                .start("bind", |_ready: Ready<u16>| async {
+                .task()
+                .name("bind")
+                .start(|_ready: Ready<u16>| async {
                     Err(io::Error::new(io::ErrorKind::AddrInUse, "port taken"))
                 })
                 .await;
@@ -65,12 +66,14 @@ async fn a_failure_before_ready_goes_to_the_caller_not_the_scope() {
 async fn a_failure_after_ready_fails_the_scope() {
     let outcome = ScopeBuilder::new()
         .run(async |s| {
-            s.start("late", |ready: Ready<()>| async move {
-                ready.send(());
-                Err(io::Error::other("broke after start"))
-            })
-            .await
-            .map_err(StartError::into_error)?;
+            s.task()
+                .name("late")
+                .start(|ready: Ready<()>| async move {
+                    ready.send(());
+                    Err(io::Error::other("broke after start"))
+                })
+                .await
+                .map_err(StartError::into_error)?;
             Ok::<_, io::Error>(())
         })
         .await;
@@ -85,7 +88,9 @@ async fn a_task_that_ends_unready_is_reported() {
     ScopeBuilder::new()
         .run(async |s| {
             let started = s
-                .start("quitter", |_ready: Ready<u8>| async { Ok(()) })
+                .task()
+                .name("quitter")
+                .start(|_ready: Ready<u8>| async { Ok(()) })
                 .await;
             assert!(matches!(started, Err(StartError::NotReady)), "{started:?}");
             Ok::<_, Cancelled>(())
@@ -100,12 +105,15 @@ async fn a_caller_that_stops_waiting_cancels_the_task() {
     ScopeBuilder::new()
         .run(async |s| {
             let cancelled = cancelled.clone();
-            let start = s.start("slow", move |_ready: Ready<()>| async move {
-                let token = taskscope::token();
-                token.cancelled().await;
-                cancelled.store(true, Ordering::SeqCst);
-                Ok(())
-            });
+            let start = s
+                .task()
+                .name("slow")
+                .start(move |_ready: Ready<()>| async move {
+                    let token = taskscope::token();
+                    token.cancelled().await;
+                    cancelled.store(true, Ordering::SeqCst);
+                    Ok(())
+                });
             let gave_up = tokio::time::timeout(Duration::from_secs(1), start).await;
             assert!(gave_up.is_err());
             Ok::<_, Cancelled>(())
@@ -122,11 +130,13 @@ async fn a_start_dropped_unpolled_cancels_the_task() {
         .run(async |s| {
             let cancelled = cancelled.clone();
             drop(
-                s.start("never awaited", move |_ready: Ready<()>| async move {
-                    taskscope::token().cancelled().await;
-                    cancelled.store(true, Ordering::SeqCst);
-                    Ok(())
-                }),
+                s.task()
+                    .name("never awaited")
+                    .start(move |_ready: Ready<()>| async move {
+                        taskscope::token().cancelled().await;
+                        cancelled.store(true, Ordering::SeqCst);
+                        Ok(())
+                    }),
             );
             Ok::<_, Cancelled>(())
         })
@@ -141,7 +151,9 @@ async fn start_on_a_finished_scope_is_refused() {
         .await
         .unwrap();
     let started = handle
-        .start("late", |ready: Ready<()>| async move {
+        .task()
+        .name("late")
+        .start(|ready: Ready<()>| async move {
             ready.send(());
             Ok(())
         })
@@ -157,12 +169,12 @@ async fn the_tree_shows_a_scope_status() {
             s.handle().set_status(Some("batch 3 of 7"));
             s.spawn(async { Ok::<_, Cancelled>(()) });
             tokio::task::yield_now().await;
-            let snapshot = s.snapshot();
+            let snapshot = s.snapshot().unwrap();
             assert_eq!(snapshot.status.as_deref(), Some("batch 3 of 7"));
             let tree = taskscope::tree().to_string();
             assert!(tree.contains("[batch 3 of 7]"), "{tree}");
-            s.handle().set_status(None);
-            assert_eq!(s.snapshot().status, None);
+            s.set_status(None);
+            assert_eq!(s.snapshot().unwrap().status, None);
             Ok::<_, Cancelled>(())
         })
         .await
@@ -180,12 +192,15 @@ async fn each_early_failure_reaches_exactly_one_side() {
         .policy(taskscope::Policy::Supervise)
         .run(async |s| {
             for i in 0..STARTS {
-                let start = s.start("racer", move |_ready: Ready<()>| async move {
-                    if i % 2 == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                    Err(io::Error::other("early"))
-                });
+                let start = s
+                    .task()
+                    .name("racer")
+                    .start(move |_ready: Ready<()>| async move {
+                        if i % 2 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        Err(io::Error::other("early"))
+                    });
                 // Half the callers give up at once, racing the failure.
                 let waited = if i % 3 == 0 {
                     futures_util::FutureExt::now_or_never(start)

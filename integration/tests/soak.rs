@@ -189,7 +189,11 @@ fn many_requests_through_a_long_lived_server_scope_return_their_memory() {
                         tokio::task::yield_now().await;
                         Ok::<_, BoxError>(7)
                     });
-                    lookup.await.map(|n| n.to_string()).unwrap_or_default()
+                    lookup
+                        .unwrap()
+                        .await
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
                 }),
             )
             .layer(RequestScopeLayer::new());
@@ -211,13 +215,13 @@ fn many_requests_through_a_long_lived_server_scope_return_their_memory() {
         }
         // Dropped requests' tasks finish on their own; let them.
         for _ in 0..1000 {
-            if server.snapshot().scopes.is_empty() {
+            if server.snapshot().unwrap().scopes.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert!(
-            server.snapshot().scopes.is_empty(),
+            server.snapshot().unwrap().scopes.is_empty(),
             "request scopes left in the server's tree"
         );
         assert_rss_back(start, "requests through a server scope");

@@ -10,11 +10,11 @@ use ::axum::response::{IntoResponse, Response};
 
 use super::BoxError;
 use crate::cancel::CancellationToken;
-use crate::scope::ScopeHandle;
+use crate::scope::{ScopeClosed, ScopeHandle};
 
 /// The request's scope, as a handler parameter: spawn work that must stop
 /// when the request does. It dereferences to a [`ScopeHandle`], so it has
-/// its `spawn` methods and [`token`](ScopeHandle::token).
+/// its `spawn` methods and [`token`](crate::AnyScope::token).
 ///
 /// The request's response is sent only once every task spawned here has
 /// finished; if the client disconnects first, the tasks are cancelled (with
@@ -22,24 +22,24 @@ use crate::scope::ScopeHandle;
 /// and the server's scope joins them.
 ///
 /// A `RequestScope` kept after its response was sent refers to a finished
-/// scope: [`try_spawn`](ScopeHandle::try_spawn) returns
-/// [`ScopeClosed`](crate::ScopeClosed) and [`spawn`](ScopeHandle::spawn)
-/// panics.
+/// scope: its verbs ([`spawn`](ScopeHandle::spawn) and the others) return
+/// [`ScopeClosed`](crate::ScopeClosed).
 ///
 /// # Examples
 ///
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};
 /// use taskscope::axum::{BoxError, RequestScope, RequestScopeLayer};
+/// use taskscope::ScopeClosed;
 /// use tower_service::Service;
 ///
-/// async fn summary(scope: RequestScope) -> String {
-///     let customer = scope.spawn(async { Ok::<_, BoxError>("Ada") });
-///     let orders = scope.spawn(async { Ok::<_, BoxError>(3) });
-///     match (customer.await, orders.await) {
+/// async fn summary(scope: RequestScope) -> Result<String, ScopeClosed> {
+///     let customer = scope.spawn(async { Ok::<_, BoxError>("Ada") })?;
+///     let orders = scope.spawn(async { Ok::<_, BoxError>(3) })?;
+///     Ok(match (customer.await, orders.await) {
 ///         (Ok(c), Ok(o)) => format!("{c}: {o} orders"),
 ///         _ => String::from("unavailable"),
-///     }
+///     })
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -157,5 +157,21 @@ impl IntoResponse for MissingRequestScope {
     fn into_response(self) -> Response {
         tracing::error!("{self}");
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+/// A handler that spawns into a finished scope (a `RequestScope` kept past
+/// its response, a server's scope that has shut down) answers 503, so `?`
+/// takes a spawn's [`ScopeClosed`] in a handler returning
+/// `Result<_, ScopeClosed>`.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// let response = taskscope::ScopeClosed.into_response();
+/// assert_eq!(response.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+/// ```
+impl IntoResponse for ScopeClosed {
+    fn into_response(self) -> Response {
+        (StatusCode::SERVICE_UNAVAILABLE, self.to_string()).into_response()
     }
 }

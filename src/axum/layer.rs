@@ -3,7 +3,7 @@
 //! A request's scope is opened when the service is *called* (not when its
 //! future is first polled), inside the owner captured by
 //! [`RequestScopeLayer::new`] ([`ScopeBuilder::within`] and
-//! [`ScopeBuilder::try_run`]), so hyper's connection tasks, which run
+//! [`ScopeBuilder::try_start`]), so hyper's connection tasks, which run
 //! outside any scope, still nest every request in the server's scope. If
 //! the owner has already finished, the request is refused with 503. Only
 //! the public API is used: an integration for another framework can be
@@ -25,7 +25,7 @@ use super::extract::RequestScope;
 use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken};
 use crate::remote::{reason_to_wire, CallerDeadline, Inbound, Refusal, REASON_HEADER};
-use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
+use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
 /// [`Scope`](crate::Scope), nested in the scope the layer was created in.
@@ -53,9 +53,9 @@ use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 /// use taskscope::axum::{RequestScope, RequestScopeLayer};
 /// use tower_service::Service;
 ///
-/// async fn handler(scope: RequestScope) -> String {
-///     let task = scope.spawn(async { Ok::<_, taskscope::axum::BoxError>(6 * 7) });
-///     task.await.unwrap().to_string()
+/// async fn handler(scope: RequestScope) -> Result<String, taskscope::ScopeClosed> {
+///     let task = scope.spawn(async { Ok::<_, taskscope::axum::BoxError>(6 * 7) })?;
+///     Ok(task.await.map_or_else(|e| e.to_string(), |n| n.to_string()))
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -75,7 +75,7 @@ use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 /// ```
 #[derive(Clone)]
 pub struct RequestScopeLayer {
-    owner: Option<ScopeHandle>,
+    owner: Option<AnyScope>,
     parent: Option<CancellationToken>,
     grace: Option<Duration>,
     timeout: Option<Duration>,
@@ -216,7 +216,7 @@ impl Default for RequestScopeLayer {
 impl fmt::Debug for RequestScopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestScopeLayer")
-            .field("owner", &self.owner.as_ref().map(ScopeHandle::name))
+            .field("owner", &self.owner.as_ref().map(AnyScope::name))
             .field("parent", &self.parent)
             .field("grace", &self.grace)
             .field("timeout", &self.timeout)

@@ -51,7 +51,7 @@
 //! and the wait for a retired connection to close.
 //!
 //! The cancel request is sent by a small task of the scope the query runs
-//! in ([`ScopeHandle::try_spawn_infallible`](crate::ScopeHandle::try_spawn_infallible)),
+//! in ([`ScopeHandle::spawn`](crate::ScopeHandle::spawn), untyped),
 //! so that scope (or, if it is being dropped, its owner) does not finish
 //! before the request has gone out. Only public API is used.
 //!

@@ -46,7 +46,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use crate::cancel::{CancellationToken, Registration};
-use crate::scope::{current_scope, ScopeHandle};
+use crate::scope::{current_scope, AnyScope};
 
 /// Ends the connection's backend. Queued behind a statement whose cancel
 /// may still be on its way, it runs before anything else can.
@@ -189,7 +189,7 @@ fn queue(client: &Client, sql: &str) {
 /// What the `on_cancel` callback needs to send a cancel request.
 struct CancelRequest {
     cancel: tokio_postgres::CancelToken,
-    scope: Option<ScopeHandle>,
+    scope: Option<AnyScope>,
     runtime: Option<tokio::runtime::Handle>,
     timeout: Duration,
 }
@@ -211,7 +211,7 @@ impl CancelRequest {
             let _ = tokio::time::timeout(timeout, cancel.cancel_query(NoTls)).await;
         };
         if let Some(scope) = scope {
-            if scope.try_spawn_infallible(request.clone()()).is_ok() {
+            if scope.spawn(request.clone()()).is_ok() {
                 return;
             }
         }

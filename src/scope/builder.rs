@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::any_scope::AnyScope;
 use super::current;
 use super::engine::{Engine, ErrorType};
 use super::error::{ScopeClosed, ScopeError};
@@ -186,8 +187,9 @@ impl ScopeBuilder {
         self
     }
 
-    /// At most `limit` tasks run at once; the others wait for a slot (see
-    /// [`Scope::spawn_when_free`]).
+    /// At most `limit` tasks run at once; the others wait for a slot
+    /// (`s.task().wait_for_slot()` makes the spawner wait instead: see
+    /// [`TaskBuilder::wait_for_slot`](crate::TaskBuilder::wait_for_slot)).
     ///
     /// # Panics
     ///
@@ -404,7 +406,7 @@ impl ScopeBuilder {
     /// [`shielded`](ScopeBuilder::shielded) says otherwise. This is how code
     /// that runs outside any scope (a server's connection tasks, a callback)
     /// opens work that a live scope owns. If `scope` has already finished,
-    /// [`try_run`](ScopeBuilder::try_run) returns [`ScopeClosed`] and
+    /// [`try_start`](ScopeBuilder::try_start) returns [`ScopeClosed`] and
     /// [`run`](ScopeBuilder::run) panics.
     ///
     /// ```
@@ -431,7 +433,7 @@ impl ScopeBuilder {
     /// .unwrap();
     /// # }
     /// ```
-    pub fn within<H>(mut self, scope: &ScopeHandle<H>) -> Self {
+    pub fn within(mut self, scope: &AnyScope) -> Self {
         self.owner = Some(Arc::clone(scope.engine()));
         self
     }
@@ -519,7 +521,7 @@ impl ScopeBuilder {
     /// # Panics
     ///
     /// If the scope given to [`within`](ScopeBuilder::within) has already
-    /// finished ([`try_run`](ScopeBuilder::try_run) returns an error
+    /// finished ([`try_start`](ScopeBuilder::try_start) returns an error
     /// instead).
     ///
     /// ```
@@ -557,48 +559,17 @@ impl ScopeBuilder {
             Err(closed) => closed_owner(closed),
         };
         let scope = Scope::new(opened.start());
-        Drive::new(&scope.engine, body(&scope)).await
+        Drive::new(scope.engine(), body(&scope)).await
     }
 
     /// Opens the scope now, and returns the future that runs `body` in it;
     /// [`ScopeClosed`] if the scope it would open in (given to
-    /// [`within`](ScopeBuilder::within)) has already finished. Otherwise
-    /// like [`run`](ScopeBuilder::run). Dropping the future unpolled cancels
-    /// the scope, as dropping it later would.
-    ///
-    /// ```
-    /// use taskscope::{Cancelled, ScopeBuilder, ScopeClosed};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let server = taskscope::scope(async |s| Ok::<_, Cancelled>(s.handle())).await.unwrap();
-    /// // The server's scope has finished: a late request is refused, not run.
-    /// let late = ScopeBuilder::new()
-    ///     .within(&server)
-    ///     .try_run(async |_s| Ok::<_, Cancelled>("never runs"));
-    /// assert_eq!(late.err(), Some(ScopeClosed));
-    /// # }
-    /// ```
-    pub fn try_run<T, E, F>(
-        self,
-        body: F,
-    ) -> Result<impl Future<Output = Result<T, ScopeError<E>>>, ScopeClosed>
-    where
-        F: AsyncFnOnce(&Scope<E>) -> Result<T, E>,
-        E: TaskError,
-    {
-        let mut builder = self;
-        let opened = builder.open::<E>()?;
-        Ok(async move {
-            let scope = Scope::new(opened.start());
-            Drive::new(&scope.engine, body(&scope)).await
-        })
-    }
-
-    /// Like [`try_run`](ScopeBuilder::try_run), with a body that owns a
-    /// [`ScopeHandle`] instead of borrowing a `&Scope`: the body's future is
-    /// an ordinary `'static` future, which is what a framework integration
-    /// (a tower service, say) needs to store and box it.
+    /// [`within`](ScopeBuilder::within)) has already finished. The body owns
+    /// a [`ScopeHandle`] instead of borrowing a `&Scope`, so its future is an
+    /// ordinary `'static` future: what a framework integration (a tower
+    /// service, say) needs to store and box it. Otherwise like
+    /// [`run`](ScopeBuilder::run); dropping the future unpolled cancels the
+    /// scope, as dropping it later would.
     ///
     /// ```
     /// use taskscope::{Cancelled, ScopeBuilder};
@@ -608,7 +579,7 @@ impl ScopeBuilder {
     /// let request = ScopeBuilder::new()
     ///     .name("GET /")
     ///     .try_start(|scope| async move {
-    ///         let task = scope.spawn(async { Ok::<_, Cancelled>(200) });
+    ///         let task = scope.spawn(async { Ok::<_, Cancelled>(200) })?;
     ///         task.await
     ///     })
     ///     .unwrap();
@@ -795,7 +766,7 @@ fn conflict_panic(new: Setting, earlier: Setting) -> ! {
 #[inline(never)]
 fn closed_owner(closed: ScopeClosed) -> ! {
     panic!(
-        "ScopeBuilder::run: {closed} (the scope given to `within`); use `try_run` to handle this"
+        "ScopeBuilder::run: {closed} (the scope given to `within`); use `try_start` to handle this"
     )
 }
 

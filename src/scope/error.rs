@@ -143,7 +143,9 @@ impl<E: std::error::Error + 'static> std::error::Error for ScopeError<E> {
 }
 
 /// The error of spawning into, or opening a scope inside, a scope that has
-/// already finished (see [`ScopeHandle::try_spawn`](crate::ScopeHandle::try_spawn)).
+/// already finished (see [`ScopeHandle::spawn`](crate::ScopeHandle::spawn)).
+/// It converts into [`Cancelled`] (the work was never run), so `?` takes it
+/// in a task whose error type converts from `Cancelled`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -151,7 +153,7 @@ impl<E: std::error::Error + 'static> std::error::Error for ScopeError<E> {
 /// let handle = taskscope::scope(async |s| Ok::<_, taskscope::Cancelled>(s.handle()))
 ///     .await
 ///     .unwrap();
-/// let late = handle.try_spawn(async { Ok(()) });
+/// let late = handle.spawn(async { Ok(()) });
 /// assert_eq!(late.unwrap_err(), taskscope::ScopeClosed);
 /// # }
 /// ```
@@ -165,3 +167,9 @@ impl fmt::Display for ScopeClosed {
 }
 
 impl std::error::Error for ScopeClosed {}
+
+impl From<ScopeClosed> for Cancelled {
+    fn from(closed: ScopeClosed) -> Self {
+        Cancelled::new(CancelReason::message(closed.to_string()))
+    }
+}

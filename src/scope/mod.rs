@@ -30,6 +30,7 @@
 //! parts import nothing of each other but `settings` and `ledger`'s types;
 //! all of it imports `crate::cancel`, never the crate root.
 
+mod any_scope;
 mod builder;
 mod cancel_state;
 mod current;
@@ -53,10 +54,11 @@ mod tree;
 mod typed;
 mod watchdog;
 
+pub use any_scope::{current_scope, AnyScope};
 pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_AFTER};
 pub use current::token;
 pub use error::{ScopeClosed, ScopeError};
-pub use handle::{current_scope, ScopeHandle, Untyped};
+pub use handle::ScopeHandle;
 pub use race::{race, RaceError, Racer};
 pub use settings::Policy;
 pub use start::{Ready, StartError};

@@ -60,7 +60,7 @@ impl<T: Send + 'static, E: TaskError> Racer<'_, T, E> {
             Ok::<(), E>(())
         };
         // No handle is kept: a contestant's error stays with the scope.
-        let spawned = spawn::spawn(&self.scope.engine, name, contestant, None);
+        let spawned = spawn::spawn(self.scope.engine(), name, contestant, None);
         drop(spawned.expect("a race's scope is open while its body runs"));
     }
 

@@ -91,6 +91,7 @@ pub(crate) fn spawn_local<F, T, E>(
     engine: &Arc<Engine>,
     name: TaskName,
     future: F,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<Spawned<T>, ScopeClosed>
 where
     F: Future<Output = Result<T, E>> + 'static,
@@ -98,9 +99,13 @@ where
     E: TaskError,
 {
     let (task, id) = prepare(engine, &name, future)?;
-    let join = match engine.limit() {
-        None => tokio::task::spawn_local(task),
-        Some(limit) => {
+    let join = match (permit, engine.limit()) {
+        (None, None) => tokio::task::spawn_local(task),
+        (Some(permit), _) => tokio::task::spawn_local(async move {
+            let _permit = permit;
+            task.await
+        }),
+        (None, Some(limit)) => {
             let limit = Arc::clone(limit);
             tokio::task::spawn_local(async move {
                 let _permit = limit.acquire_owned().await;

@@ -23,14 +23,17 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::engine::Engine;
 use super::error::ScopeClosed;
-use super::handle::ScopeHandle;
+use super::settings::TaskName;
+use super::spawn;
 use super::task::TaskHandle;
 use super::task_error::TaskError;
-use super::typed::Scope;
 use crate::cancel::{CancelReason, Cancelled};
 
-/// Given to a task started with [`Scope::start`]: [`send`](Ready::send)
+/// Given to a task started with [`Scope::start`](crate::Scope::start): [`send`](Ready::send)
 /// says the task is ready and hands its caller a value.
 #[must_use = "the caller of `start` waits until `send` is called"]
 pub struct Ready<T> {
@@ -55,7 +58,7 @@ impl<T> fmt::Debug for Ready<T> {
     }
 }
 
-/// Why [`Scope::start`] returned without a value.
+/// Why [`Scope::start`](crate::Scope::start) returned without a value.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError<E> {
@@ -117,126 +120,56 @@ impl<E: Error + 'static> Error for StartError<E> {
     }
 }
 
-impl<E: TaskError> Scope<E> {
-    /// Spawns a task named `name` and waits until it says it is ready,
-    /// returning the value it gives [`Ready::send`] (Trio's
-    /// `nursery.start`): a server binds its listener, sends the address,
-    /// then serves. If the task fails before it is ready, its error is
-    /// returned here ([`StartError::Failed`]) instead of failing the scope;
-    /// if the future returned by `start` is dropped first, the task is
-    /// cancelled. After `send` the task runs on as an ordinary task of the
-    /// scope.
-    ///
-    /// ```
-    /// use taskscope::{Cancelled, Ready};
-    /// use tokio::net::TcpListener;
-    ///
-    /// async fn serve(ready: Ready<std::net::SocketAddr>) -> std::io::Result<()> {
-    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    ///     ready.send(listener.local_addr()?);
-    ///     let token = taskscope::token();
-    ///     while let Ok(accepted) = token.run_until_cancelled(listener.accept()).await {
-    ///         drop(accepted?); // answer the connection
-    ///     }
-    ///     Ok(())
-    /// }
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::ScopeBuilder::new()
-    ///     .cancel_on_exit(true)
-    ///     .run(async |s| {
-    ///         let addr = s.start("listener", serve).await.map_err(|e| e.into_error())?;
-    ///         tokio::net::TcpStream::connect(addr).await?; // it is listening
-    ///         Ok::<_, std::io::Error>(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn start<T, F, Fut>(
-        &self,
-        name: impl Into<Arc<str>>,
-        task: F,
-    ) -> impl Future<Output = Result<T, StartError<E>>> + Send + 'static
-    where
-        F: FnOnce(Ready<T>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.handle().start(name, task)
-    }
-}
-
-impl<E: TaskError> ScopeHandle<E> {
-    /// [`Scope::start`] from an owned handle.
-    ///
-    /// ```
-    /// use taskscope::Cancelled;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     let handle = s.handle();
-    ///     let port = handle.start("config", |ready| async move {
-    ///         ready.send(8080);
-    ///         Ok(())
-    ///     });
-    ///     assert_eq!(port.await.map_err(|e| e.into_error())?, 8080);
-    ///     Ok::<_, Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn start<T, F, Fut>(
-        &self,
-        name: impl Into<Arc<str>>,
-        task: F,
-    ) -> impl Future<Output = Result<T, StartError<E>>> + Send + 'static
-    where
-        F: FnOnce(Ready<T>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let name = name.into();
-        let (value_tx, value_rx) = oneshot::channel();
-        let (failed_tx, failed_rx) = oneshot::channel::<E>();
-        let sent = Arc::new(AtomicBool::new(false));
-        let future = task(Ready {
-            value: value_tx,
-            sent: Arc::clone(&sent),
-        });
-        let spawned = self.try_spawn_named(Arc::clone(&name), async move {
-            match future.await {
-                // Invariant 2: to the caller if it still waits, else ours.
-                Err(error) if !sent.load(Ordering::Acquire) => failed_tx.send(error),
-                other => other,
-            }
-        });
-        // Armed now, not at the first poll: a `start` future dropped
-        // unpolled cancels its task too.
-        let waiting = spawned.map(|task| Waiting {
-            task: Some(task),
-            failed: failed_rx,
-            scope: self.clone(),
-            name,
-        });
-        async move {
-            let mut waiting = waiting.map_err(StartError::Closed)?;
-            let outcome = match value_rx.await {
-                Ok(value) => Ok(value),
-                // `Ready` is gone unsent: the task's outcome says why.
-                Err(_) => match (&mut waiting.failed).await {
-                    Ok(error) => Err(StartError::Failed(error)),
-                    Err(_) => Err(StartError::NotReady),
-                },
-            };
-            waiting.task = None;
-            outcome
+/// Spawns `task` into `engine`'s scope (holding `permit`, if any, while it
+/// runs) and waits until it is ready: the one implementation behind every
+/// receiver's `start`.
+pub(crate) fn start<T, E, F, Fut>(
+    engine: &Arc<Engine>,
+    name: TaskName,
+    permit: Option<OwnedSemaphorePermit>,
+    task: F,
+) -> impl Future<Output = Result<T, StartError<E>>> + Send + 'static
+where
+    E: TaskError,
+    F: FnOnce(Ready<T>) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    T: Send + 'static,
+{
+    let (value_tx, value_rx) = oneshot::channel();
+    let (failed_tx, failed_rx) = oneshot::channel::<E>();
+    let sent = Arc::new(AtomicBool::new(false));
+    let future = task(Ready {
+        value: value_tx,
+        sent: Arc::clone(&sent),
+    });
+    let task = async move {
+        match future.await {
+            // Invariant 2: to the caller if it still waits, else ours.
+            Err(error) if !sent.load(Ordering::Acquire) => failed_tx.send(error),
+            other => other,
         }
+    };
+    let spawned = spawn::spawn(engine, name.clone(), task, permit);
+    // Armed now, not at the first poll: a `start` future dropped unpolled
+    // cancels its task too.
+    let waiting = spawned.map(|spawned| Waiting {
+        task: Some(TaskHandle::owned(Arc::clone(engine), spawned, name.clone())),
+        failed: failed_rx,
+        engine: Arc::clone(engine),
+        name,
+    });
+    async move {
+        let mut waiting = waiting.map_err(StartError::Closed)?;
+        let outcome = match value_rx.await {
+            Ok(value) => Ok(value),
+            // `Ready` is gone unsent: the task's outcome says why.
+            Err(_) => match (&mut waiting.failed).await {
+                Ok(error) => Err(StartError::Failed(error)),
+                Err(_) => Err(StartError::NotReady),
+            },
+        };
+        waiting.task = None;
+        outcome
     }
 }
 
@@ -247,8 +180,8 @@ struct Waiting<E: TaskError> {
     /// `None` once the caller has its answer.
     task: Option<TaskHandle<'static, (), E>>,
     failed: oneshot::Receiver<E>,
-    scope: ScopeHandle<E>,
-    name: Arc<str>,
+    engine: Arc<Engine>,
+    name: TaskName,
 }
 
 impl<E: TaskError> Drop for Waiting<E> {
@@ -265,9 +198,8 @@ impl<E: TaskError> Drop for Waiting<E> {
         // that just failed is one of its own, and this caller with it).
         self.failed.close();
         if let Ok(error) = self.failed.try_recv() {
-            let _ = self
-                .scope
-                .try_spawn_named(Arc::clone(&self.name), async move { Err::<(), E>(error) });
+            let failing = async move { Err::<(), E>(error) };
+            let _ = spawn::spawn(&self.engine, self.name.clone(), failing, None);
         }
     }
 }

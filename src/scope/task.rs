@@ -51,7 +51,7 @@ impl Deref for Owner<'_> {
 ///
 /// A handle from [`Scope::spawn`](crate::Scope::spawn) borrows its scope,
 /// so it cannot outlive the scope's body; one from
-/// [`ScopeHandle::try_spawn`](crate::ScopeHandle::try_spawn) is `'static`.
+/// [`ScopeHandle::spawn`](crate::ScopeHandle::spawn) is `'static`.
 /// Dropping it does not stop the task (the scope still joins it); a failure
 /// it did not take is reported by the scope instead.
 ///
@@ -213,13 +213,14 @@ impl<T, E> TaskHandle<'_, T, E> {
     }
 
     /// The task's name: the one given to
-    /// [`spawn_named`](crate::Scope::spawn_named), else where it was spawned.
+    /// [`TaskBuilder::name`](crate::TaskBuilder::name), else where it was
+    /// spawned.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// taskscope::scope(async |s| {
-    ///     let task = s.spawn_named("fetch orders", async { Ok::<_, taskscope::Cancelled>(()) });
+    ///     let task = s.task().name("fetch orders").spawn(async { Ok::<_, taskscope::Cancelled>(()) });
     ///     assert_eq!(task.name(), "fetch orders");
     ///     Ok::<_, taskscope::Cancelled>(())
     /// })

@@ -1,22 +1,111 @@
-//! Spawning options that combine: a name, waiting for a free slot, and
-//! where the task runs (a worker, the local set, the blocking pool).
+//! One task's options (a name, waiting for a free slot), then the verb that
+//! says where it runs: the one way every receiver spawns.
 
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::engine::Engine;
+use super::error::ScopeClosed;
+use super::handle::ScopeHandle;
 use super::settings::TaskName;
-use super::spawn;
+use super::spawn::{self, Spawned};
+use super::start::{self, Ready, StartError};
 use super::task::TaskHandle;
 use super::task_error::TaskError;
 use super::typed::Scope;
 use crate::cancel::CancellationToken;
 
-/// Options for one task of a scope, then one of the `spawn` methods
-/// (`Scope::task`; as `tokio::task::Builder`). The options combine with
-/// every way of running a task: a name for errors, warnings and the tree;
-/// waiting for a free slot under the scope's limit; a worker thread, the
-/// local set (`!Send`) or the blocking pool.
+pub(crate) use receiver::Receiver;
+
+mod receiver {
+    use super::*;
+
+    /// What a [`TaskBuilder`] spawns into: a body's [`Scope`] (open while
+    /// the body runs, so a spawn gives the task's handle) or a
+    /// [`ScopeHandle`] (whose scope may have finished, so a spawn gives a
+    /// `Result`). Sealed: the crate implements it for those two.
+    #[allow(private_interfaces)]
+    pub trait Receiver {
+        /// The error type of the scope's tasks.
+        type Error: TaskError;
+        /// What a spawn returns.
+        type Spawned<'a, T: 'static>
+        where
+            Self: 'a;
+
+        #[doc(hidden)]
+        fn engine(&self) -> &Arc<Engine>;
+
+        #[doc(hidden)]
+        fn finish<'a, T: 'static>(
+            &'a self,
+            spawned: Result<Spawned<T>, ScopeClosed>,
+            name: TaskName,
+        ) -> Self::Spawned<'a, T>;
+    }
+}
+
+// The sealed trait's methods name crate types: users can neither name the
+// trait nor call them.
+#[allow(private_interfaces)]
+impl<E: TaskError> Receiver for Scope<E> {
+    type Error = E;
+    type Spawned<'a, T: 'static> = TaskHandle<'a, T, E>;
+
+    fn engine(&self) -> &Arc<Engine> {
+        Scope::engine(self)
+    }
+
+    fn finish<'a, T: 'static>(
+        &'a self,
+        spawned: Result<Spawned<T>, ScopeClosed>,
+        name: TaskName,
+    ) -> TaskHandle<'a, T, E> {
+        // The body holds a unit of the scope while it runs: it is open.
+        let spawned = spawned.expect("a scope is open while its body runs");
+        TaskHandle::borrowed(Scope::engine(self), spawned, name)
+    }
+}
+
+#[allow(private_interfaces)]
+impl<E: TaskError> Receiver for ScopeHandle<E> {
+    type Error = E;
+    type Spawned<'a, T: 'static> = Result<TaskHandle<'static, T, E>, ScopeClosed>;
+
+    fn engine(&self) -> &Arc<Engine> {
+        ScopeHandle::engine(self)
+    }
+
+    fn finish<T: 'static>(
+        &self,
+        spawned: Result<Spawned<T>, ScopeClosed>,
+        name: TaskName,
+    ) -> Result<TaskHandle<'static, T, E>, ScopeClosed> {
+        let engine = Arc::clone(ScopeHandle::engine(self));
+        spawned.map(|spawned| TaskHandle::owned(engine, spawned, name))
+    }
+}
+
+/// Options for one task of a scope, then the verb that spawns it
+/// (`s.task()`, as `tokio::task::Builder`). The options combine with every
+/// verb:
+///
+/// * [`name`](TaskBuilder::name): for errors, warnings and the task tree
+///   (by default a task is named after where it was spawned, which does not
+///   tell apart tasks spawned in a loop);
+/// * [`wait_for_slot`](TaskBuilder::wait_for_slot): the spawner waits for
+///   a free slot under the scope's [limit](crate::ScopeBuilder::limit)
+///   (backpressure), and the verbs become `async`.
+///
+/// The verbs are the same on every receiver: [`spawn`](TaskBuilder::spawn),
+/// [`spawn_blocking`](TaskBuilder::spawn_blocking),
+/// [`spawn_local`](TaskBuilder::spawn_local) and
+/// [`start`](TaskBuilder::start). From a body's [`Scope`] a spawn returns the
+/// task's [`TaskHandle`]; from a [`ScopeHandle`], whose scope may have
+/// finished, `Result<TaskHandle, ScopeClosed>`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -32,52 +121,52 @@ use crate::cancel::CancellationToken;
 ///         // Waits for a free slot first: backpressure, with a name.
 ///         let upload = s.task().name("upload").wait_for_slot().spawn(async { Ok(3) }).await;
 ///         assert_eq!(upload.name(), "upload");
-///         assert_eq!(index.await? + hash.await? + upload.await?, 6);
+///         // From an owned handle the same verbs return a Result.
+///         let audit = s.handle().task().name("audit").spawn(async { Ok(4) })?;
+///         assert_eq!(index.await? + hash.await? + upload.await? + audit.await?, 10);
 ///         Ok(())
 ///     })
 ///     .await
 ///     .unwrap();
 /// # }
 /// ```
-#[must_use = "a TaskBuilder spawns nothing until one of its `spawn` methods"]
+#[must_use = "a TaskBuilder spawns nothing until one of its verbs"]
 #[derive(Debug)]
-pub struct TaskBuilder<'scope, E> {
-    scope: &'scope Scope<E>,
+pub struct TaskBuilder<'a, R> {
+    receiver: &'a R,
     name: Option<Arc<str>>,
     at: &'static Location<'static>,
 }
 
 /// A [`TaskBuilder`] that waits for a free slot under the scope's limit
-/// before it spawns; its `spawn` methods are `async`.
-#[must_use = "a TaskBuilder spawns nothing until one of its `spawn` methods"]
+/// before it spawns; its verbs are `async`. The task holds the slot while it
+/// runs.
+#[must_use = "a TaskBuilder spawns nothing until one of its verbs"]
 #[derive(Debug)]
-pub struct WaitingTaskBuilder<'scope, E> {
-    task: TaskBuilder<'scope, E>,
+pub struct WaitingTaskBuilder<'a, R> {
+    task: TaskBuilder<'a, R>,
 }
 
-impl<E: TaskError> Scope<E> {
-    /// Options for one task: see [`TaskBuilder`]. `s.spawn(f)` is
-    /// `s.task().spawn(f)`.
+impl<'a, R: Receiver> TaskBuilder<'a, R> {
     #[track_caller]
-    pub fn task(&self) -> TaskBuilder<'_, E> {
+    pub(crate) fn new(receiver: &'a R) -> Self {
         TaskBuilder {
-            scope: self,
+            receiver,
             name: None,
             at: Location::caller(),
         }
     }
-}
 
-impl<'scope, E: TaskError> TaskBuilder<'scope, E> {
     /// The task's name, for errors, warnings and the task tree.
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
         self
     }
 
-    /// Waits for a free slot under the scope's [limit](crate::ScopeBuilder::limit)
-    /// before spawning (backpressure); without a limit it spawns at once.
-    pub fn wait_for_slot(self) -> WaitingTaskBuilder<'scope, E> {
+    /// Waits for a free slot under the scope's
+    /// [limit](crate::ScopeBuilder::limit) before spawning (backpressure);
+    /// without a limit it spawns at once.
+    pub fn wait_for_slot(self) -> WaitingTaskBuilder<'a, R> {
         WaitingTaskBuilder { task: self }
     }
 
@@ -89,68 +178,138 @@ impl<'scope, E: TaskError> TaskBuilder<'scope, E> {
     }
 
     /// Spawns `future` on the runtime's workers; see [`Scope::spawn`].
-    pub fn spawn<F, T>(self, future: F) -> TaskHandle<'scope, T, E>
+    pub fn spawn<F, T>(self, future: F) -> R::Spawned<'a, T>
     where
-        F: Future<Output = Result<T, E>> + Send + 'static,
+        F: Future<Output = Result<T, R::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let name = self.task_name();
-        let spawned = spawn::spawn(&self.scope.engine, name.clone(), future, None);
-        self.scope.handle_for(spawned, name)
+        self.spawn_with(None, future)
+    }
+
+    /// Runs `f` on the blocking pool; see [`Scope::spawn_blocking`].
+    pub fn spawn_blocking<F, T>(self, f: F) -> R::Spawned<'a, T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, R::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_blocking_with(None, f)
     }
 
     /// Spawns a `!Send` `future` on the current `LocalSet`; see
     /// [`Scope::spawn_local`].
-    pub fn spawn_local<F, T>(self, future: F) -> TaskHandle<'scope, T, E>
+    pub fn spawn_local<F, T>(self, future: F) -> R::Spawned<'a, T>
     where
-        F: Future<Output = Result<T, E>> + 'static,
+        F: Future<Output = Result<T, R::Error>> + 'static,
         T: 'static,
     {
-        let name = self.task_name();
-        let spawned = spawn::spawn_local(&self.scope.engine, name.clone(), future);
-        self.scope.handle_for(spawned, name)
+        self.spawn_local_with(None, future)
     }
 
-    /// Runs `f` on the blocking pool; see [`Scope::spawn_blocking`].
-    pub fn spawn_blocking<F, T>(self, f: F) -> TaskHandle<'scope, T, E>
+    /// Spawns `task` and waits until it is ready; see [`Scope::start`].
+    /// A closed scope gives [`StartError::Closed`].
+    pub fn start<T, F, Fut>(
+        self,
+        task: F,
+    ) -> impl Future<Output = Result<T, StartError<R::Error>>> + Send + 'static
     where
-        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        F: FnOnce(Ready<T>) -> Fut,
+        Fut: Future<Output = Result<(), R::Error>> + Send + 'static,
         T: Send + 'static,
     {
         let name = self.task_name();
-        let spawned = spawn::spawn_blocking(&self.scope.engine, name.clone(), f);
-        self.scope.handle_for(spawned, name)
-    }
-}
-
-impl<'scope, E: TaskError> WaitingTaskBuilder<'scope, E> {
-    /// Waits for a slot, then spawns `future` on the runtime's workers.
-    pub async fn spawn<F, T>(self, future: F) -> TaskHandle<'scope, T, E>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let permit = self.task.scope.slot().await;
-        let name = self.task.task_name();
-        let scope = self.task.scope;
-        let spawned = spawn::spawn(&scope.engine, name.clone(), future, permit);
-        scope.handle_for(spawned, name)
+        start::start(self.receiver.engine(), name, None, task)
     }
 
-    /// Waits for a slot, then runs `f` on the blocking pool, holding the
-    /// slot while it runs.
-    pub async fn spawn_blocking<F, T>(self, f: F) -> TaskHandle<'scope, T, E>
+    fn spawn_with<F, T>(self, permit: Option<OwnedSemaphorePermit>, future: F) -> R::Spawned<'a, T>
     where
-        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        F: Future<Output = Result<T, R::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.task.scope.slot().await;
-        let task = self.task;
-        let name = task.task_name();
-        let spawned = spawn::spawn_blocking(&task.scope.engine, name.clone(), move |token| {
+        let name = self.task_name();
+        let spawned = spawn::spawn(self.receiver.engine(), name.clone(), future, permit);
+        self.receiver.finish(spawned, name)
+    }
+
+    fn spawn_blocking_with<F, T>(
+        self,
+        permit: Option<OwnedSemaphorePermit>,
+        f: F,
+    ) -> R::Spawned<'a, T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, R::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let name = self.task_name();
+        let spawned = spawn::spawn_blocking(self.receiver.engine(), name.clone(), move |token| {
             let _slot = permit;
             f(token)
         });
-        task.scope.handle_for(spawned, name)
+        self.receiver.finish(spawned, name)
+    }
+
+    fn spawn_local_with<F, T>(
+        self,
+        permit: Option<OwnedSemaphorePermit>,
+        future: F,
+    ) -> R::Spawned<'a, T>
+    where
+        F: Future<Output = Result<T, R::Error>> + 'static,
+        T: 'static,
+    {
+        let name = self.task_name();
+        let spawned = spawn::spawn_local(self.receiver.engine(), name.clone(), future, permit);
+        self.receiver.finish(spawned, name)
+    }
+}
+
+impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
+    /// A slot under the scope's limit, once one is free; `None` without a
+    /// limit.
+    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        let limit = self.task.receiver.engine().limit()?;
+        Arc::clone(limit).acquire_owned().await.ok()
+    }
+
+    /// Waits for a slot, then spawns `future` on the runtime's workers.
+    pub async fn spawn<F, T>(self, future: F) -> R::Spawned<'a, T>
+    where
+        F: Future<Output = Result<T, R::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.slot().await;
+        self.task.spawn_with(permit, future)
+    }
+
+    /// Waits for a slot, then runs `f` on the blocking pool.
+    pub async fn spawn_blocking<F, T>(self, f: F) -> R::Spawned<'a, T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, R::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.slot().await;
+        self.task.spawn_blocking_with(permit, f)
+    }
+
+    /// Waits for a slot, then spawns a `!Send` `future` on the current
+    /// `LocalSet`.
+    pub async fn spawn_local<F, T>(self, future: F) -> R::Spawned<'a, T>
+    where
+        F: Future<Output = Result<T, R::Error>> + 'static,
+        T: 'static,
+    {
+        let permit = self.slot().await;
+        self.task.spawn_local_with(permit, future)
+    }
+
+    /// Waits for a slot, then starts `task` and waits until it is ready.
+    pub async fn start<T, F, Fut>(self, task: F) -> Result<T, StartError<R::Error>>
+    where
+        F: FnOnce(Ready<T>) -> Fut,
+        Fut: Future<Output = Result<(), R::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.slot().await;
+        let name = self.task.task_name();
+        start::start(self.task.receiver.engine(), name, permit, task).await
     }
 }

@@ -1,122 +1,66 @@
-//! A set of a scope's tasks joined in the order they finish
-//! (tokio's `JoinSet::join_next`, owned by a scope).
+//! Tasks of a scope joined in the order they finish (tokio's
+//! `JoinSet::join_next`, for tasks a scope owns).
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::sync::Arc;
+use std::future::IntoFuture;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::handle::ScopeHandle;
-use super::task::JoinTask;
+use super::task::{JoinTask, TaskHandle};
 use super::task_error::TaskError;
-use super::typed::Scope;
 
-/// Tasks of one scope with the same output type, joined in the order they
-/// finish: [`join_next`](TaskSet::join_next), as tokio's
-/// `JoinSet::join_next`. Unlike a `JoinSet`, the tasks belong to the scope:
-/// dropping the set neither aborts nor detaches them (the scope still joins
-/// them, and reports a failure nobody took), and cancelling the scope
-/// cancels them.
+/// Tasks with the same output type, joined in the order they finish:
+/// [`join_next`](TaskSet::join_next), as tokio's `JoinSet::join_next`.
+/// Unlike a `JoinSet` it spawns nothing and owns nothing: tasks are spawned
+/// with the scope's verbs and [`push`](TaskSet::push)ed here, so every
+/// option combines with it (a name, waiting for a free slot, the blocking
+/// pool). Dropping the set neither aborts nor detaches its tasks (their
+/// scope still joins them, and reports a failure nobody took), and
+/// cancelling the scope cancels them.
 ///
 /// ```
 /// use std::time::Duration;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let order = taskscope::scope(async |s| {
-///     let mut set = s.task_set();
-///     for ms in [30, 10, 20] {
-///         set.spawn(async move {
-///             tokio::time::sleep(Duration::from_millis(ms)).await;
-///             Ok::<_, std::io::Error>(ms)
-///         });
-///     }
-///     let mut order = Vec::new();
-///     while let Some(done) = set.join_next().await {
-///         order.push(done?);
-///     }
-///     Ok(order)
-/// })
-/// .await
-/// .unwrap();
-/// assert_eq!(order, [10, 20, 30]);
+/// let order = taskscope::ScopeBuilder::new()
+///     .limit(2)
+///     .run(async |s| {
+///         let mut set = taskscope::TaskSet::new();
+///         for ms in [30, 10, 5] {
+///             // Backpressure (at most two at a time) and completion order.
+///             let task = s.task().name(format!("sleep {ms}")).wait_for_slot();
+///             set.push(task.spawn(async move {
+///                 tokio::time::sleep(Duration::from_millis(ms)).await;
+///                 Ok::<_, std::io::Error>(ms)
+///             }).await);
+///         }
+///         let mut order = Vec::new();
+///         while let Some(done) = set.join_next().await {
+///             order.push(done?);
+///         }
+///         Ok(order)
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(order, [10, 5, 30]); // 5 waited for the slot 10 freed
 /// # }
 /// ```
 #[must_use = "a TaskSet joins nothing unless `join_next` is awaited"]
 pub struct TaskSet<'scope, T, E> {
-    spawner: Spawner<'scope, E>,
     running: FuturesUnordered<JoinTask<'scope, T, E>>,
 }
 
-enum Spawner<'scope, E> {
-    Borrowed(&'scope Scope<E>),
-    Owned(ScopeHandle<E>),
-}
-
-impl<E: TaskError> Scope<E> {
-    /// An empty [`TaskSet`] spawning into this scope.
-    pub fn task_set<T: Send + 'static>(&self) -> TaskSet<'_, T, E> {
+impl<'scope, T, E: TaskError> TaskSet<'scope, T, E> {
+    /// An empty set.
+    pub fn new() -> Self {
         TaskSet {
-            spawner: Spawner::Borrowed(self),
             running: FuturesUnordered::new(),
         }
     }
-}
 
-impl<E: TaskError> ScopeHandle<E> {
-    /// An empty [`TaskSet`] spawning into this scope, owned (`'static`).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     let mut set = s.handle().task_set();
-    ///     set.spawn(async { Ok(1) });
-    ///     assert_eq!(set.join_next().await.transpose()?, Some(1));
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn task_set<T: Send + 'static>(&self) -> TaskSet<'static, T, E> {
-        TaskSet {
-            spawner: Spawner::Owned(self.clone()),
-            running: FuturesUnordered::new(),
-        }
-    }
-}
-
-impl<'scope, T: Send + 'static, E: TaskError> TaskSet<'scope, T, E> {
-    /// Spawns `future` into the scope and adds it to the set.
-    ///
-    /// # Panics
-    ///
-    /// If the set came from a [`ScopeHandle`] whose scope has finished.
-    #[track_caller]
-    pub fn spawn<F>(&mut self, future: F)
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let task = match &self.spawner {
-            Spawner::Borrowed(scope) => scope.spawn(future),
-            Spawner::Owned(handle) => handle.spawn(future),
-        };
-        self.running.push(task.into_future());
-    }
-
-    /// Like [`spawn`](TaskSet::spawn), with a name for errors, warnings and
-    /// the task tree.
-    #[track_caller]
-    pub fn spawn_named<F>(&mut self, name: impl Into<Arc<str>>, future: F)
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let task = match &self.spawner {
-            Spawner::Borrowed(scope) => scope.spawn_named(name, future),
-            Spawner::Owned(handle) => handle.spawn_named(name, future),
-        };
+    /// Adds a spawned task to the set.
+    pub fn push(&mut self, task: TaskHandle<'scope, T, E>) {
         self.running.push(task.into_future());
     }
 
@@ -136,6 +80,12 @@ impl<'scope, T: Send + 'static, E: TaskError> TaskSet<'scope, T, E> {
     /// Whether every task has been joined.
     pub fn is_empty(&self) -> bool {
         self.running.is_empty()
+    }
+}
+
+impl<T, E: TaskError> Default for TaskSet<'_, T, E> {
+    fn default() -> Self {
+        TaskSet::new()
     }
 }
 

@@ -41,7 +41,7 @@ impl fmt::Display for RunState {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct TaskSnapshot {
-    /// The name given to `spawn_named`, if any.
+    /// The name given with `task().name(…)`, if any.
     pub name: Option<String>,
     /// Where it was spawned (`file:line`).
     pub location: String,
@@ -69,7 +69,7 @@ pub struct ScopeSnapshot {
     /// Why it was cancelled, if it was.
     pub reason: Option<String>,
     /// What its owner says it is doing, if it said (see
-    /// [`ScopeHandle::set_status`](crate::ScopeHandle::set_status)): a
+    /// [`AnyScope::set_status`](crate::AnyScope::set_status)): a
     /// service's phase, say.
     pub status: Option<String>,
     /// Its tasks still running.
@@ -88,7 +88,7 @@ pub struct ScopeSnapshot {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// taskscope::ScopeBuilder::new().name("server").run(async |s| {
-///     s.spawn_named("accept loop", async {
+///     s.task().name("accept loop").spawn(async {
 ///         taskscope::token().cancelled().await;
 ///         Ok::<_, taskscope::Cancelled>(())
 ///     });

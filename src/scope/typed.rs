@@ -1,25 +1,33 @@
-//! `Scope<E>`: the typed face a scope body spawns with, over the untyped
-//! engine.
+//! `Scope<E>`: the face a scope's body spawns with. It is the scope's
+//! [`ScopeHandle`] (it dereferences to one), plus what only the body can do:
+//! spawn without the possibility that the scope has already finished.
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
-use std::panic::Location;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use super::engine::Engine;
 use super::handle::ScopeHandle;
-use super::settings::TaskName;
-use super::spawn::{self, Spawned};
+use super::start::{Ready, StartError};
 use super::task::TaskHandle;
+use super::task_builder::TaskBuilder;
 use super::task_error::TaskError;
-use super::tree::{self, ScopeSnapshot};
-use crate::cancel::{CancelReason, CancellationToken};
+use crate::cancel::CancellationToken;
 
-/// A node of the task tree: spawns tasks that it cancels and joins before
-/// it finishes. A body gets `&Scope` from [`scope`](crate::scope()) (or a
-/// [`ScopeBuilder`](crate::ScopeBuilder)); the reference cannot leave the
-/// body, so nothing can be spawned into a scope that has finished.
+/// A node of the task tree, as its body sees it: spawns tasks that it
+/// cancels and joins before it finishes. A body gets `&Scope` from
+/// [`scope`](crate::scope()), [`scope!`](crate::scope!) or a
+/// [`ScopeBuilder`](crate::ScopeBuilder); the reference cannot leave the
+/// body, and while the body runs the scope is open, so its spawns cannot
+/// fail.
+///
+/// `Scope` dereferences to the scope's [`ScopeHandle`] and through it to
+/// [`AnyScope`](crate::AnyScope), which have everything else: [`token`](crate::AnyScope::token),
+/// [`cancel`](crate::AnyScope::cancel), [`deadline`](crate::AnyScope::deadline),
+/// [`name`](crate::AnyScope::name), [`snapshot`](crate::AnyScope::snapshot)… Take
+/// an owned handle with [`handle`](Scope::handle) to spawn from where the
+/// borrow cannot reach (a task spawning siblings, a callback).
 ///
 /// Every task of a scope has `E` as its error type: a task's `Err` fails the
 /// scope (under the default [`Policy::FailFast`](crate::Policy)). `E` is a
@@ -28,13 +36,23 @@ use crate::cancel::{CancelReason, CancellationToken};
 /// it can say whether an error is a cancellation, so that a real failure is
 /// never taken for one.
 ///
-/// To spawn from somewhere the borrow cannot reach (a task spawning
-/// siblings, a callback), take an owned [`handle`](Scope::handle).
+/// Tasks are `'static`, as with `tokio::spawn`: move what they use into
+/// them (`async move`). Without `move`, rustc reports that a borrowed value
+/// "does not live long enough" (E0597) and underlines the whole scope.
+///
+/// | a task that runs | verb |
+/// |---|---|
+/// | on the runtime's workers | [`spawn`](Scope::spawn) |
+/// | a blocking closure, on the blocking pool | [`spawn_blocking`](Scope::spawn_blocking) |
+/// | a `!Send` future, on the current `LocalSet` | [`spawn_local`](Scope::spawn_local) |
+/// | until it says it is ready, then on | [`start`](Scope::start) |
+///
+/// Each verb is also on [`task()`](Scope::task), which adds a name and
+/// waiting for a free slot under the scope's limit.
 ///
 /// # Examples
 ///
-/// The seed's `GetCustomerSummaryAsync`, with the three calls run
-/// concurrently; the first failure cancels the other two.
+/// Three calls run concurrently; the first failure cancels the other two.
 ///
 /// ```
 /// use std::io;
@@ -57,31 +75,87 @@ use crate::cancel::{CancelReason, CancellationToken};
 /// # }
 /// ```
 pub struct Scope<E> {
-    pub(crate) engine: Arc<Engine>,
-    _error: PhantomData<fn() -> E>,
+    handle: ScopeHandle<E>,
 }
 
 impl<E> Scope<E> {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
         Scope {
-            engine,
-            _error: PhantomData,
+            handle: ScopeHandle::new(engine),
         }
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        self.handle.engine()
+    }
+
+    /// An owned handle to this scope (`Clone + Send + Sync + 'static`), for
+    /// code the body's borrow cannot reach: a task that spawns siblings, an
+    /// integration that opens scopes inside this one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     let handle = s.handle();
+    ///     let task = s.spawn(async move {
+    ///         let sibling = handle.spawn(async { Ok::<_, taskscope::Cancelled>(2) })?;
+    ///         sibling.await
+    ///     });
+    ///     assert_eq!(task.await?, 2);
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn handle(&self) -> ScopeHandle<E> {
+        self.handle.clone()
+    }
+}
+
+impl<E> Deref for Scope<E> {
+    type Target = ScopeHandle<E>;
+
+    fn deref(&self) -> &ScopeHandle<E> {
+        &self.handle
     }
 }
 
 impl<E: TaskError> Scope<E> {
+    /// Options for one task (a name, waiting for a free slot), then one of
+    /// the verbs: see [`TaskBuilder`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     for shard in 0..3 {
+    ///         // A name per task: an error says which shard failed.
+    ///         s.task().name(format!("shard {shard}")).spawn(async move {
+    ///             Ok::<_, std::io::Error>(shard)
+    ///         });
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn task(&self) -> TaskBuilder<'_, Scope<E>> {
+        TaskBuilder::new(self)
+    }
+
     /// Spawns `future` as a tokio task of this scope and returns its handle.
     /// The task is named after where it was spawned.
     ///
     /// The scope will not finish before the task has. Inside the task,
     /// [`taskscope::token()`](crate::token) is the task's own token (a
     /// child of the scope's) and scopes opened there belong to this one.
-    ///
     /// Under a [concurrency limit](crate::ScopeBuilder::limit) the task
-    /// waits for a free slot before it starts; use
-    /// [`spawn_when_free`](Scope::spawn_when_free) to make the spawner wait
-    /// instead.
+    /// waits for a free slot before it starts; `s.task().wait_for_slot()`
+    /// makes the spawner wait instead.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -101,87 +175,13 @@ impl<E: TaskError> Scope<E> {
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_as(TaskName::at(Location::caller()), future)
-    }
-
-    /// Like [`spawn`](Scope::spawn), with a name for errors, warnings and
-    /// the task tree.
-    ///
-    /// ```
-    /// use taskscope::{CancelReason, ScopeError};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let result = taskscope::scope(async |s| {
-    ///     s.spawn_named("db", async { Err::<(), _>(std::io::Error::other("gone")) });
-    ///     let other = s.spawn_named("cache", async {
-    ///         taskscope::token().cancelled().await;
-    ///         Ok::<_, std::io::Error>(taskscope::token().reason().unwrap())
-    ///     });
-    ///     let reason = other.await?;
-    ///     assert_eq!(reason.root(), &CancelReason::sibling_failed("db"));
-    ///     Ok(())
-    /// })
-    /// .await;
-    /// assert!(matches!(result, Err(ScopeError::Failed { .. })));
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F, T>(&self, name: impl Into<Arc<str>>, future: F) -> TaskHandle<'_, T, E>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.spawn_as(TaskName::named(name.into(), Location::caller()), future)
-    }
-
-    /// Waits (asynchronously) for a free slot under the scope's
-    /// [concurrency limit](crate::ScopeBuilder::limit), then spawns. Without
-    /// a limit it spawns at once. This is the backpressure form: a producer
-    /// that spawns in a loop never runs more than the limit ahead.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::sync::Arc;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let running = Arc::new(AtomicUsize::new(0));
-    /// taskscope::ScopeBuilder::new()
-    ///     .limit(2)
-    ///     .run(async |s| {
-    ///         for _ in 0..10 {
-    ///             let running = running.clone();
-    ///             let _ = s.spawn_when_free(async move {
-    ///                 assert!(running.fetch_add(1, Ordering::SeqCst) < 2);
-    ///                 tokio::task::yield_now().await;
-    ///                 running.fetch_sub(1, Ordering::SeqCst);
-    ///                 Ok::<_, taskscope::Cancelled>(())
-    ///             })
-    ///             .await;
-    ///         }
-    ///         Ok(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_when_free<F, T>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = TaskHandle<'_, T, E>> + '_
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.task().wait_for_slot().spawn(future)
+        self.task().spawn(future)
     }
 
     /// Runs a blocking closure on tokio's blocking pool as a task of this
     /// scope; it receives the task's token and should call
-    /// [`check`](CancellationToken::check) as it goes (the seed's CPU-bound
-    /// loop). Unlike async tasks it cannot be aborted once started.
+    /// [`check`](CancellationToken::check) as it goes. Unlike async tasks
+    /// it cannot be aborted once started.
     ///
     /// A closure whose only way out is `?` gives Rust nothing to infer its
     /// error type from (the error reads ``cannot satisfy `_:
@@ -214,9 +214,7 @@ impl<E: TaskError> Scope<E> {
         F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
     {
-        let name = TaskName::at(Location::caller());
-        let spawned = spawn::spawn_blocking(&self.engine, name.clone(), f);
-        self.handle_for(spawned, name)
+        self.task().spawn_blocking(f)
     }
 
     /// Spawns a future that is not `Send` (it holds an `Rc`, a `RefCell`
@@ -257,211 +255,55 @@ impl<E: TaskError> Scope<E> {
         F: Future<Output = Result<T, E>> + 'static,
         T: 'static,
     {
-        let name = TaskName::at(Location::caller());
-        let spawned = spawn::spawn_local(&self.engine, name.clone(), future);
-        self.handle_for(spawned, name)
+        self.task().spawn_local(future)
     }
 
-    fn spawn_as<F, T>(&self, name: TaskName, future: F) -> TaskHandle<'_, T, E>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let spawned = spawn::spawn(&self.engine, name.clone(), future, None);
-        self.handle_for(spawned, name)
-    }
-
-    /// A slot under the scope's limit, once one is free; `None` without a
-    /// limit.
-    pub(crate) async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        match self.engine.limit() {
-            Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
-            None => None,
-        }
-    }
-
-    pub(crate) fn handle_for<T>(
-        &self,
-        spawned: Result<Spawned<T>, super::error::ScopeClosed>,
-        name: TaskName,
-    ) -> TaskHandle<'_, T, E> {
-        // The body holds a unit of the scope while it runs: it is open.
-        let spawned = spawned.expect("a scope is open while its body runs");
-        TaskHandle::borrowed(&self.engine, spawned, name)
-    }
-}
-
-impl<E> Scope<E> {
-    /// The scope's token: cancelled when the scope is (by [`cancel`](Scope::cancel),
-    /// a failure, its deadline, being dropped, or its parent).
+    /// Spawns a task and waits until it says it is ready, returning the
+    /// value it gives [`Ready::send`] (Trio's `nursery.start`): a server
+    /// binds its listener, sends the address, then serves. If the task fails
+    /// before it is ready, its error is returned here
+    /// ([`StartError::Failed`]) instead of failing the scope; if the future
+    /// returned by `start` is dropped first, the task is cancelled. After
+    /// `send` the task runs on as an ordinary task of the scope.
     ///
     /// ```
+    /// use taskscope::Ready;
+    /// use tokio::net::TcpListener;
+    ///
+    /// async fn serve(ready: Ready<std::net::SocketAddr>) -> std::io::Result<()> {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     ready.send(listener.local_addr()?);
+    ///     let token = taskscope::token();
+    ///     while let Ok(accepted) = token.run_until_cancelled(listener.accept()).await {
+    ///         drop(accepted?); // answer the connection
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     let token = s.token();
-    ///     assert!(!token.is_cancelled());
-    ///     s.cancel();
-    ///     assert!(token.is_cancelled());
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn token(&self) -> CancellationToken {
-        self.engine.token()
-    }
-
-    /// The scope's deadline: the earliest of its own (a
-    /// [`timeout`](crate::ScopeBuilder::timeout) or
-    /// [`deadline`](crate::ScopeBuilder::deadline)) and its parents'; a
-    /// nested scope can tighten its parent's, never extend it. See
-    /// [`CancellationToken::deadline`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// taskscope::fail_after(Duration::from_secs(10), async |outer| {
-    ///     taskscope::fail_after(Duration::from_secs(60), async |inner| {
-    ///         assert_eq!(inner.deadline(), outer.deadline()); // not extended
-    ///         assert_eq!(inner.remaining(), Some(Duration::from_secs(10)));
-    ///         Ok::<_, taskscope::Cancelled>(())
+    /// taskscope::ScopeBuilder::new()
+    ///     .cancel_on_exit(true)
+    ///     .run(async |s| {
+    ///         let addr = s.task().name("listener").start(serve).await.map_err(|e| e.into_error())?;
+    ///         tokio::net::TcpStream::connect(addr).await?; // it is listening
+    ///         Ok::<_, std::io::Error>(())
     ///     })
     ///     .await
-    ///     .map_err(taskscope::ScopeError::into_error)
-    /// })
-    /// .await
-    /// .unwrap();
+    ///     .unwrap();
     /// # }
     /// ```
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.engine.cancel.token_ref().deadline()
-    }
-
-    /// How long until the scope's [`deadline`](Scope::deadline); zero once it
-    /// has passed, `None` without one.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     assert_eq!(s.remaining(), None);
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn remaining(&self) -> Option<std::time::Duration> {
-        self.engine.cancel.token_ref().remaining()
-    }
-
-    /// Cancels the scope: every task (and nested scope) sees its token fire.
-    /// The scope still joins them.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     s.spawn(async { taskscope::token().cancelled().await; Ok::<_, taskscope::Cancelled>(()) });
-    ///     s.cancel(); // without this the scope would wait forever
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn cancel(&self) {
-        self.engine.cancel.source().cancel();
-    }
-
-    /// Cancels the scope with `reason`.
-    ///
-    /// ```
-    /// use taskscope::CancelReason;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     s.cancel_with(CancelReason::message("enough results"));
-    ///     assert_eq!(s.token().reason(), Some(CancelReason::message("enough results")));
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn cancel_with(&self, reason: CancelReason) {
-        self.engine.cancel.source().cancel_with(reason);
-    }
-
-    /// The scope's name: the one given to
-    /// [`ScopeBuilder::name`](crate::ScopeBuilder::name), else where it was
-    /// opened (`file:line`).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     assert!(s.name().starts_with("src/scope/handle.rs:") || s.name().contains(".rs:"));
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn name(&self) -> String {
-        self.engine.settings.name.to_string()
-    }
-}
-
-impl<E> Scope<E> {
-    /// A snapshot of this scope, its running tasks and the scopes inside it.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::ScopeBuilder::new().name("request 7").run(async |s| {
-    ///     s.spawn(async { taskscope::token().cancelled().await; Ok::<_, taskscope::Cancelled>(()) });
-    ///     tokio::task::yield_now().await;
-    ///     let snapshot = s.snapshot();
-    ///     assert_eq!(snapshot.name.as_deref(), Some("request 7"));
-    ///     assert_eq!(snapshot.tasks.len(), 1);
-    ///     s.cancel();
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn snapshot(&self) -> ScopeSnapshot {
-        tree::snapshot(&self.engine).expect("a scope is alive while its body runs")
-    }
-
-    /// An owned handle to this scope (`Clone + Send + Sync + 'static`), for
-    /// code the body's borrow cannot reach: a task that spawns siblings, an
-    /// integration that opens scopes inside this one.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// taskscope::scope(async |s| {
-    ///     let handle = s.handle();
-    ///     let task = s.spawn(async move {
-    ///         let sibling = handle.spawn(async { Ok::<_, taskscope::Cancelled>(2) });
-    ///         sibling.await
-    ///     });
-    ///     assert_eq!(task.await?, 2);
-    ///     Ok::<_, taskscope::Cancelled>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # }
-    /// ```
-    pub fn handle(&self) -> ScopeHandle<E> {
-        ScopeHandle::new(Arc::clone(&self.engine))
+    #[track_caller]
+    pub fn start<T, F, Fut>(
+        &self,
+        task: F,
+    ) -> impl Future<Output = Result<T, StartError<E>>> + Send + 'static
+    where
+        F: FnOnce(Ready<T>) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.task().start(task)
     }
 }
 

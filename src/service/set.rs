@@ -270,7 +270,7 @@ impl ServiceSet {
         E: TaskError + Into<BoxError>,
     {
         let name = Arc::clone(&service.name);
-        let started = self.scope.start(Arc::clone(&name), |ready| {
+        let started = self.scope.task().name(Arc::clone(&name)).start(|ready| {
             let cell = Arc::new(Mutex::new(Some(ready)));
             self.launch(service, run, Some(cell))
         });
@@ -315,7 +315,7 @@ impl ServiceSet {
         let name = Arc::clone(&service.name);
         let task = self.launch(service, run, None);
         // The set's scope is live while its body runs.
-        drop(self.scope.spawn_named(name, task));
+        drop(self.scope.task().name(name).spawn(task));
     }
 
     /// The readiness flag: `Starting` while the body starts services,

@@ -16,7 +16,7 @@ use super::status::status_from_cancelled;
 use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 use crate::remote::{CallerDeadline, Inbound, Refusal};
-use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
+use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A tower layer for tonic servers that runs every call in its own scope
 /// with the caller's `grpc-timeout` as its deadline; see the
@@ -37,7 +37,7 @@ use crate::scope::{current_scope, ScopeBuilder, ScopeError, ScopeHandle};
 /// ```
 #[derive(Clone)]
 pub struct GrpcScopeLayer {
-    owner: Option<ScopeHandle>,
+    owner: Option<AnyScope>,
     inbound: Inbound,
 }
 
@@ -76,7 +76,7 @@ impl Default for GrpcScopeLayer {
 impl fmt::Debug for GrpcScopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrpcScopeLayer")
-            .field("owner", &self.owner.as_ref().map(ScopeHandle::name))
+            .field("owner", &self.owner.as_ref().map(AnyScope::name))
             .field("inbound", &self.inbound)
             .finish()
     }
@@ -134,7 +134,7 @@ where
             settings
                 .owner
                 .as_ref()
-                .map_or_else(CancellationToken::none, ScopeHandle::token)
+                .map_or_else(CancellationToken::none, AnyScope::token)
         };
         let caller_deadline = match settings.inbound.begin(value.map(|v| v.as_bytes()), linked) {
             Ok(deadline) => deadline,
@@ -208,6 +208,22 @@ impl<E> Future for GrpcScopeFuture<E> {
     type Output = Result<Response<Body>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // tonic's server runs its own `grpc-timeout` timer outside every
+        // layer, armed just after this call's (so never earlier), and polls
+        // this future before its timer; whenever it wakes for its timer,
+        // ours has passed too, and the caller gets DEADLINE_EXCEEDED from
+        // here rather than tonic's CANCELLED. Dropping the call's scope
+        // fires its token with the caller's deadline as the reason.
+        if let Some(deadline) = &self.caller_deadline {
+            if tokio::time::Instant::now() >= deadline.deadline() {
+                // The deadline first (its drop fires the call's token with
+                // the caller's deadline), then the call's scope.
+                drop(self.caller_deadline.take());
+                self.inner = Inner::Ready(None);
+                let expired = Cancelled::new(CancelReason::RemoteDeadline);
+                return Poll::Ready(Ok(status_from_cancelled(&expired).into_http()));
+            }
+        }
         let output = match &mut self.inner {
             Inner::Scope(call) => match std::task::ready!(call.as_mut().poll(cx)) {
                 Ok(response) => response,

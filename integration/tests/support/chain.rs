@@ -247,7 +247,7 @@ async fn query_c(State(log): State<Log>) -> Result<String, StatusCode> {
     let audit_log = log.clone();
     taskscope::current_scope()
         .expect("the request scope")
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             // Detached from the caller's cancellation and deadline, bounded
             // by its own 5 s.
             let written = ScopeBuilder::new()
@@ -322,7 +322,7 @@ pub async fn start(log: &Log) -> Chain {
         .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
     let stop = scope.token();
     scope
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             let _ = axum::serve(c_listener, c_app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await;
@@ -340,7 +340,7 @@ pub async fn start(log: &Log) -> Chain {
         .layer(GrpcScopeLayer::new().inbound(Inbound::grpc().min(Duration::from_millis(100))))
         .add_service(service_b);
     scope
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(b_listener);
             let _ = b_server
                 .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await })
@@ -359,7 +359,7 @@ pub async fn start(log: &Log) -> Chain {
         .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
     let stop = scope.token();
     scope
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             let _ = axum::serve(a_listener, a_app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await;
@@ -379,7 +379,7 @@ pub async fn start_echo() -> (SocketAddr, SocketAddr) {
     let grpc = grpc_listener.local_addr().unwrap();
     let stop = scope.token();
     scope
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
             let _ = tonic::transport::Server::builder()
                 .add_service(Unary::new(ECHO_SAY, |request| async move {
@@ -393,7 +393,7 @@ pub async fn start_echo() -> (SocketAddr, SocketAddr) {
     let http = http_listener.local_addr().unwrap();
     let stop = scope.token();
     scope
-        .try_spawn_infallible(async move {
+        .spawn(async move {
             let app = Router::new().route("/", get(|| async { "ok" }));
             let _ = axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
