@@ -210,7 +210,10 @@ pub use scope::{
 /// | `cancel_on_exit` | `bool` | [`ScopeBuilder::cancel_on_exit`] |
 ///
 /// The keys are the builder's method names (`move_on_after` is the one
-/// that picks a form rather than an option).
+/// that picks a form rather than an option). A scope has one bound:
+/// `timeout`, `move_on_after`, `deadline` and `shielded` each bound it, and
+/// two of them are a compile error naming both, as they are for the
+/// builder.
 ///
 /// # What it expands to
 ///

@@ -6,8 +6,47 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Error, Expr, ExprClosure, Ident, Token};
 
-const ALLOWED: &str = "`name`, `policy`, `limit`, `grace_period`, `warn_after`, `timeout`, \
-                       `move_on_after`, `deadline`, `shielded`, `parent`, `cancel_on_exit`";
+/// How an option's value becomes a builder call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `.key(value)`.
+    Plain,
+    /// `.key(value)` with a `Duration` value.
+    Duration,
+    /// `.key(&value)`.
+    Reference,
+    /// `fail_fast` or `supervise`.
+    Policy,
+    /// `.timeout(value)`, and the "move on" form of running.
+    MoveOnAfter,
+}
+
+/// Every option of `scope!`: its key (the `ScopeBuilder` method it calls),
+/// how its value is passed, and whether it bounds the scope (a scope has at
+/// most one bound). The one list: the parser, the error messages and the
+/// test that checks the crate's documentation all read it.
+const OPTIONS: &[(&str, Kind, bool)] = &[
+    ("name", Kind::Plain, false),
+    ("policy", Kind::Policy, false),
+    ("limit", Kind::Plain, false),
+    ("grace_period", Kind::Duration, false),
+    ("warn_after", Kind::Duration, false),
+    ("timeout", Kind::Duration, true),
+    ("move_on_after", Kind::MoveOnAfter, true),
+    ("deadline", Kind::Plain, true),
+    ("shielded", Kind::Duration, true),
+    ("parent", Kind::Reference, false),
+    ("cancel_on_exit", Kind::Plain, false),
+];
+
+/// The keys, for an error message: "`name`, `policy`, …".
+fn allowed() -> String {
+    OPTIONS
+        .iter()
+        .map(|(key, _, _)| format!("`{key}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 struct Input {
     options: Vec<(Ident, Expr)>,
@@ -61,99 +100,46 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let mut builder = quote!(::taskscope::ScopeBuilder::new());
     let mut seen: Vec<String> = Vec::new();
     let mut form = quote!(run);
-    let mut deadline_option: Option<String> = None;
+    let mut bound: Option<String> = None;
     for (key, value) in &options {
         let name = key.to_string();
+        let Some(&(_, kind, bounds)) = OPTIONS.iter().find(|(k, _, _)| *k == name) else {
+            return Err(Error::new(
+                key.span(),
+                format!("unknown scope! option `{name}`; allowed: {}", allowed()),
+            ));
+        };
         if seen.contains(&name) {
             return Err(Error::new(key.span(), format!("duplicate option `{name}`")));
         }
         seen.push(name.clone());
-        if matches!(
-            name.as_str(),
-            "timeout" | "move_on_after" | "shielded" | "grace_period" | "warn_after"
-        ) {
-            check_duration_literal(value)?;
-        }
-        if matches!(
-            name.as_str(),
-            "timeout" | "move_on_after" | "deadline" | "shielded"
-        ) {
-            if let Some(earlier) = &deadline_option {
+        if bounds {
+            if let Some(earlier) = &bound {
                 return Err(Error::new(
                     key.span(),
-                    format!("`{name}` and `{earlier}` both set the scope's deadline; use one"),
+                    format!(
+                        "`{name}` and `{earlier}` both bound the scope (`timeout`, \
+                         `move_on_after`, `deadline` and `shielded` each do); use one"
+                    ),
                 ));
             }
-            deadline_option = Some(name.clone());
+            bound = Some(name.clone());
         }
-        builder = match name.as_str() {
-            "name" => quote!(#builder.name(#value)),
-            "limit" => quote!(#builder.limit(#value)),
-            "grace_period" => quote!(#builder.grace_period(#value)),
-            "cancel_on_exit" => quote!(#builder.cancel_on_exit(#value)),
-            "warn_after" => quote!(#builder.warn_after(#value)),
-            "timeout" => quote!(#builder.timeout(#value)),
-            "deadline" => quote!(#builder.deadline(#value)),
-            "shielded" => quote!(#builder.shielded(#value)),
-            // The first release's names: say what they are called now.
-            "grace" | "shield" => {
-                let now = if name == "grace" {
-                    "grace_period"
-                } else {
-                    "shielded"
-                };
-                return Err(Error::new(
-                    key.span(),
-                    format!("`{name}` is now `{now}`, as the `ScopeBuilder` method it sets"),
-                ));
+        let method = Ident::new(&name, key.span());
+        builder = match kind {
+            Kind::Plain => quote!(#builder.#method(#value)),
+            Kind::Duration => {
+                check_duration_literal(value)?;
+                quote!(#builder.#method(#value))
             }
-            "parent" => quote!(#builder.parent(&#value)),
-            "move_on_after" => {
+            Kind::Reference => quote!(#builder.#method(&#value)),
+            Kind::MoveOnAfter => {
+                check_duration_literal(value)?;
                 form = quote!(run_or_move_on);
                 quote!(#builder.timeout(#value))
             }
-            "policy" => {
-                let policy = match value {
-                    Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
-                    _ => None,
-                };
-                match policy.as_deref() {
-                    Some("fail_fast") => quote!(#builder.policy(::taskscope::Policy::FailFast)),
-                    Some("supervise") => quote!(#builder.policy(::taskscope::Policy::Supervise)),
-                    Some("race") => {
-                        return Err(Error::new(
-                            value.span(),
-                            "a race is not a policy: its body enters contestants and it returns \
-                             the winner; use `taskscope::race(async |r| { r.spawn(…); Ok(()) })` \
-                             or `ScopeBuilder::new()…race(…)`",
-                        ))
-                    }
-                    _ => {
-                        return Err(Error::new(
-                            value.span(),
-                            "`policy` is one of `fail_fast`, `supervise`",
-                        ))
-                    }
-                }
-            }
-            _ => {
-                return Err(Error::new(
-                    key.span(),
-                    format!("unknown scope! option `{name}`; allowed: {ALLOWED}"),
-                ))
-            }
+            Kind::Policy => policy(&builder, value)?,
         };
-    }
-    if seen.iter().any(|k| k == "shielded") && seen.iter().any(|k| k == "parent") {
-        let key = options
-            .iter()
-            .map(|(key, _)| key)
-            .find(|key| *key == "parent")
-            .expect("seen above");
-        return Err(Error::new(
-            key.span(),
-            "`parent` and `shielded` conflict: a shielded scope is linked to no token; use one",
-        ));
     }
     let ExprClosure {
         attrs,
@@ -165,6 +151,28 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     Ok(quote! {
         #builder.#form(#(#attrs)* async #capture |#inputs| #body)
     })
+}
+
+/// `policy = fail_fast` or `policy = supervise`.
+fn policy(builder: &TokenStream, value: &Expr) -> syn::Result<TokenStream> {
+    let policy = match value {
+        Expr::Path(path) => path.path.get_ident().map(ToString::to_string),
+        _ => None,
+    };
+    match policy.as_deref() {
+        Some("fail_fast") => Ok(quote!(#builder.policy(::taskscope::Policy::FailFast))),
+        Some("supervise") => Ok(quote!(#builder.policy(::taskscope::Policy::Supervise))),
+        Some("race") => Err(Error::new(
+            value.span(),
+            "a race is not a policy: its body enters contestants and it returns \
+             the winner; use `taskscope::race(async |r| { r.spawn(…); Ok(()) })` \
+             or `ScopeBuilder::new()…race(…)`",
+        )),
+        _ => Err(Error::new(
+            value.span(),
+            "`policy` is one of `fail_fast`, `supervise`",
+        )),
+    }
 }
 
 /// `timeout = 10s` is not Rust: a number with a unit suffix. Say what to
@@ -212,5 +220,27 @@ fn scale(suffix: &str) -> &'static str {
         "m" | "min" | "mins" => " * 60.0",
         "h" => " * 3600.0",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OPTIONS;
+
+    /// The crate's documentation of `scope!` lists exactly these options,
+    /// in this order.
+    #[test]
+    fn the_documented_options_are_the_options() {
+        let docs = include_str!("../../src/lib.rs");
+        let table = docs
+            .lines()
+            .skip_while(|line| !line.starts_with("/// | option |"))
+            .skip(2)
+            .take_while(|line| line.starts_with("/// | `"));
+        let documented: Vec<&str> = table
+            .map(|line| line.split('`').nth(1).expect("an option in backquotes"))
+            .collect();
+        let options: Vec<&str> = OPTIONS.iter().map(|(key, _, _)| *key).collect();
+        assert_eq!(documented, options);
     }
 }

@@ -333,12 +333,11 @@ where
         if let Some(grace) = settings.grace {
             builder = builder.grace_period(grace);
         }
-        if let Some(timeout) = settings.timeout {
-            builder = builder.timeout(timeout);
-        }
         if let Some(deadline) = &caller_deadline {
             builder = builder.parent(&deadline.token());
         }
+        // `Duration::MAX` never fires: no timeout.
+        let builder = builder.timeout(settings.timeout.unwrap_or(Duration::MAX));
         let has_deadline = settings.timeout.is_some() || caller_deadline.is_some();
         let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
             // Only a request with a deadline of its own can time out.

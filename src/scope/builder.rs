@@ -23,17 +23,27 @@ use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 /// running, unless [`ScopeBuilder::warn_after`] says otherwise.
 pub const DEFAULT_WARN_AFTER: Duration = Duration::from_secs(10);
 
-/// What a new scope's token is linked to.
-#[derive(Clone)]
-enum Link {
-    /// The scope that joins it: the enclosing body or task (a task's own
-    /// token), or the scope given to [`ScopeBuilder::within`].
-    Owner,
-    /// A token the caller gives (the owner still joins the scope).
-    Token(CancellationToken),
-    /// Nothing: a shielded scope.
-    Shielded,
+/// What bounds a scope: at most one of a timeout, a deadline or a shield's
+/// timeout, which the builder's type keeps from being set twice.
+#[derive(Clone, Copy)]
+enum Bound {
+    None,
+    Timeout(Duration),
+    Deadline(Instant),
 }
+
+/// Implemented for a builder whose bound is not chosen yet (its type
+/// parameter turns `true` once `timeout`, `deadline` or `shielded` was
+/// called); the bounding methods require it, so a second bound does not
+/// compile and the error says why. Not nameable outside the crate.
+#[diagnostic::on_unimplemented(
+    message = "this scope already has a bound: `timeout`, `deadline` and `shielded` each bound a scope, so keep one",
+    label = "the bound was set before this call",
+    note = "a bound known only at run time is one call: `.timeout(maybe.unwrap_or(Duration::MAX))`"
+)]
+pub trait Unbounded {}
+
+impl Unbounded for ScopeBuilder<false> {}
 
 /// Options for a scope, then [`run`](ScopeBuilder::run) to open it.
 ///
@@ -60,7 +70,7 @@ enum Link {
 /// ```
 #[derive(Clone)]
 #[must_use = "a ScopeBuilder does nothing until `run`"]
-pub struct ScopeBuilder {
+pub struct ScopeBuilder<const BOUNDED: bool = false> {
     name: TaskName,
     /// The scope given to `within`, else the ambient one.
     owner: Option<Arc<Engine>>,
@@ -79,9 +89,11 @@ struct Options {
     limit: Option<usize>,
     grace: Option<Duration>,
     warn_after: Duration,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-    link: Link,
+    bound: Bound,
+    /// Not linked to the owner's token (a shield).
+    shielded: bool,
+    /// Linked to this token instead of the owner's.
+    parent: Option<CancellationToken>,
     cancel_on_exit: bool,
 }
 
@@ -92,27 +104,37 @@ impl Default for Options {
             limit: None,
             grace: None,
             warn_after: DEFAULT_WARN_AFTER,
-            timeout: None,
-            deadline: None,
-            link: Link::Owner,
+            bound: Bound::None,
+            shielded: false,
+            parent: None,
             cancel_on_exit: false,
         }
     }
 }
 
-impl std::fmt::Debug for ScopeBuilder {
+impl<const BOUNDED: bool> std::fmt::Debug for ScopeBuilder<BOUNDED> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let options = self.options.as_deref();
+        let bound = options.map_or(Bound::None, |o| o.bound);
         f.debug_struct("ScopeBuilder")
             .field("name", &self.name.to_string())
             .field("policy", &options.map(|o| o.policy))
             .field("limit", &options.and_then(|o| o.limit))
-            .field("timeout", &options.and_then(|o| o.timeout))
-            .field("deadline", &options.and_then(|o| o.deadline))
             .field(
-                "shielded",
-                &options.is_some_and(|o| matches!(o.link, Link::Shielded)),
+                "timeout",
+                &match bound {
+                    Bound::Timeout(timeout) => Some(timeout),
+                    _ => None,
+                },
             )
+            .field(
+                "deadline",
+                &match bound {
+                    Bound::Deadline(deadline) => Some(deadline),
+                    _ => None,
+                },
+            )
+            .field("shielded", &options.is_some_and(|o| o.shielded))
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +167,9 @@ impl ScopeBuilder {
             options: None,
         }
     }
+}
 
+impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
     /// Names the scope (for errors, warnings and the task tree).
     ///
     /// ```
@@ -265,13 +289,13 @@ impl ScopeBuilder {
     /// [`run_or_move_on`](ScopeBuilder::run_or_move_on) gives `Ok(None)`
     /// instead (Trio's `move_on_after`). `Duration::ZERO` cancels the scope
     /// as it opens; `Duration::MAX` (or any delay past what the clock holds)
-    /// never fires.
+    /// never fires, so `timeout(maybe.unwrap_or(Duration::MAX))` is a bound
+    /// known only at run time.
     ///
-    /// # Panics
-    ///
-    /// If [`deadline`](ScopeBuilder::deadline) or
-    /// [`shielded`](ScopeBuilder::shielded) was set before: both bound the scope,
-    /// and the builder does not pick one.
+    /// A scope has one bound: a timeout, a [`deadline`](ScopeBuilder::deadline)
+    /// or a [`shielded`](ScopeBuilder::shielded) scope's timeout. Once one is
+    /// set the others are not there to call (the builder's type says so), so
+    /// a conflicting pair does not compile.
     ///
     /// ```
     /// use std::time::Duration;
@@ -288,19 +312,22 @@ impl ScopeBuilder {
     /// assert!(result.unwrap_err().is_timeout());
     /// # }
     /// ```
-    #[track_caller]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.check(Setting::Timeout);
-        self.options().timeout = Some(timeout);
-        self
+    ///
+    /// ```compile_fail
+    /// # use std::time::Duration;
+    /// let both = taskscope::ScopeBuilder::new()
+    ///     .timeout(Duration::from_secs(1))
+    ///     .deadline(tokio::time::Instant::now()); // this scope already has a bound
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> ScopeBuilder<true>
+    where
+        Self: Unbounded,
+    {
+        self.options().bound = Bound::Timeout(timeout);
+        self.bounded()
     }
 
     /// Like [`timeout`](ScopeBuilder::timeout), at a point in time.
-    ///
-    /// # Panics
-    ///
-    /// If [`timeout`](ScopeBuilder::timeout) or
-    /// [`shielded`](ScopeBuilder::shielded) was set before.
     ///
     /// ```
     /// use std::time::Duration;
@@ -318,21 +345,18 @@ impl ScopeBuilder {
     /// assert!(matches!(result, Ok(None)));
     /// # }
     /// ```
-    #[track_caller]
-    pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.check(Setting::Deadline);
-        self.options().deadline = Some(deadline);
-        self
+    pub fn deadline(mut self, deadline: Instant) -> ScopeBuilder<true>
+    where
+        Self: Unbounded,
+    {
+        self.options().bound = Bound::Deadline(deadline);
+        self.bounded()
     }
 
     /// Links the scope's token to `parent` instead of the enclosing
-    /// scope's (explicit token passing, the seed's convention). The
-    /// enclosing scope, if any, still joins it.
-    ///
-    /// # Panics
-    ///
-    /// If [`shielded`](ScopeBuilder::shielded) was set before: a shielded scope is
-    /// linked to no token.
+    /// scope's (explicit token passing). The enclosing scope, if any, still
+    /// joins it. A [`shielded`](ScopeBuilder::shielded) scope with a parent
+    /// is cancelled by that token, and by nothing above it.
     ///
     /// ```
     /// use taskscope::CancellationSource;
@@ -351,24 +375,17 @@ impl ScopeBuilder {
     ///     .unwrap();
     /// # }
     /// ```
-    #[track_caller]
     pub fn parent(mut self, parent: &CancellationToken) -> Self {
-        self.check(Setting::Parent);
-        self.options().link = Link::Token(parent.clone());
+        self.options().parent = Some(parent.clone());
         self
     }
 
     /// Shields the scope: its token is *not* linked to the enclosing
     /// scope's, so it runs cleanup that must happen even though the parent
     /// is cancelled (Trio's `shield`, Kotlin's `NonCancellable`). It must be
-    /// bounded, so it takes its own `timeout`. The enclosing scope still
-    /// joins it.
-    ///
-    /// # Panics
-    ///
-    /// If [`parent`](ScopeBuilder::parent), [`timeout`](ScopeBuilder::timeout) or
-    /// [`deadline`](ScopeBuilder::deadline) was set before: a shield is unlinked
-    /// and bounded by its own `timeout`.
+    /// bounded, so it takes its own `timeout`, which is the scope's bound.
+    /// The enclosing scope still joins it. Only a [`parent`](ScopeBuilder::parent)
+    /// token, if one is given, still cancels it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -392,12 +409,24 @@ impl ScopeBuilder {
     /// .unwrap();
     /// # }
     /// ```
-    #[track_caller]
-    pub fn shielded(mut self, timeout: Duration) -> Self {
-        self.check(Setting::Shield);
-        self.options().link = Link::Shielded;
-        self.options().timeout = Some(timeout);
-        self
+    pub fn shielded(mut self, timeout: Duration) -> ScopeBuilder<true>
+    where
+        Self: Unbounded,
+    {
+        let options = self.options();
+        options.shielded = true;
+        options.bound = Bound::Timeout(timeout);
+        self.bounded()
+    }
+
+    /// The same builder, with its bound chosen.
+    fn bounded(self) -> ScopeBuilder<true> {
+        ScopeBuilder {
+            name: self.name,
+            owner: self.owner,
+            dropped: self.dropped,
+            options: self.options,
+        }
     }
 
     /// Opens the scope inside `scope` instead of the enclosing one: `scope`
@@ -632,28 +661,6 @@ impl ScopeBuilder {
         }
     }
 
-    /// Panics, naming both, if `new` conflicts with an option set before:
-    /// the builder never picks one silently. Setting the same option again
-    /// replaces it.
-    #[track_caller]
-    fn check(&self, new: Setting) {
-        let Some(options) = &self.options else {
-            return;
-        };
-        let shielded = matches!(options.link, Link::Shielded);
-        let earlier = [
-            (Setting::Shield, shielded),
-            (Setting::Parent, matches!(options.link, Link::Token(_))),
-            (Setting::Deadline, options.deadline.is_some()),
-            (Setting::Timeout, options.timeout.is_some() && !shielded),
-        ];
-        for (setting, set) in earlier {
-            if set && new.conflicts_with(setting) {
-                conflict_panic(new, setting);
-            }
-        }
-    }
-
     fn options(&mut self) -> &mut Options {
         self.options.get_or_insert_with(Box::default)
     }
@@ -666,10 +673,10 @@ impl ScopeBuilder {
     fn open<E: 'static>(&mut self) -> Result<Opened, ScopeClosed> {
         let options = self.options.take().map_or_else(Options::default, |o| *o);
         // The owner's token is lent, not cloned: no reference count.
-        let link = |owner: &CancellationToken| match &options.link {
-            Link::Owner => CancellationSource::linked([owner]),
-            Link::Token(parent) => CancellationSource::linked([parent]),
-            Link::Shielded => CancellationSource::new(),
+        let link = |owner: &CancellationToken| match (&options.parent, options.shielded) {
+            (Some(parent), _) => CancellationSource::linked([parent]),
+            (None, false) => CancellationSource::linked([owner]),
+            (None, true) => CancellationSource::new(),
         };
         let (owner, source) = match self.owner.take() {
             Some(owner) => {
@@ -681,11 +688,11 @@ impl ScopeBuilder {
                 None => (None, link(&CancellationToken::none())),
             }),
         };
-        let deadline = match (options.deadline, options.timeout) {
-            (Some(deadline), _) => Some(deadline),
-            (None, Some(timeout)) if timeout == Duration::MAX => None,
-            (None, Some(timeout)) => Instant::now().checked_add(timeout),
-            (None, None) => None,
+        let deadline = match options.bound {
+            Bound::Deadline(deadline) => Some(deadline),
+            Bound::Timeout(timeout) if timeout == Duration::MAX => None,
+            Bound::Timeout(timeout) => Instant::now().checked_add(timeout),
+            Bound::None => None,
         };
         if let Some(deadline) = deadline {
             source.cancel_at(deadline);
@@ -707,57 +714,6 @@ impl ScopeBuilder {
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))
     }
-}
-
-/// The options that can conflict: three ways to bound the scope, and two
-/// of linking its token.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Setting {
-    Timeout,
-    Deadline,
-    Shield,
-    Parent,
-}
-
-impl Setting {
-    fn conflicts_with(self, earlier: Setting) -> bool {
-        use Setting::*;
-        matches!(
-            (self, earlier),
-            (Timeout, Deadline | Shield)
-                | (Deadline, Timeout | Shield)
-                | (Shield, Timeout | Deadline | Parent)
-                | (Parent, Shield)
-        )
-    }
-
-    fn option(self) -> &'static str {
-        match self {
-            Setting::Timeout => "`timeout`",
-            Setting::Deadline => "`deadline`",
-            Setting::Shield => "`shielded`",
-            Setting::Parent => "`parent`",
-        }
-    }
-}
-
-#[cold]
-#[track_caller]
-fn conflict_panic(new: Setting, earlier: Setting) -> ! {
-    let why = match (new, earlier) {
-        (Setting::Shield, Setting::Parent) | (Setting::Parent, Setting::Shield) => {
-            "a shielded scope is linked to no token, one with a `parent` to that token"
-        }
-        (Setting::Shield, _) | (_, Setting::Shield) => {
-            "`shielded(d)` already bounds the scope by `d`, and another deadline would change that bound"
-        }
-        _ => "both set the scope's deadline",
-    };
-    panic!(
-        "ScopeBuilder: {} conflicts with {} set before: {why}; keep one",
-        new.option(),
-        earlier.option()
-    )
 }
 
 /// `run`'s panic, out of line: its formatting would otherwise sit in every

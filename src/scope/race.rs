@@ -119,7 +119,7 @@ where
     ScopeBuilder::new().race(body)
 }
 
-impl ScopeBuilder {
+impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
     /// Runs a [`race`] with these options (its policy is always a race).
     ///
     /// ```
