@@ -179,9 +179,10 @@ pub mod tree {
 }
 
 pub use scope::{
-    current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, JoinTask, Policy,
-    RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError, ScopeHandle, StartError,
-    TaskBuilder, TaskError, TaskHandle, TaskSet, WaitingTaskBuilder, DEFAULT_WARN_AFTER,
+    current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, BoxError,
+    JoinTask, Policy, RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError,
+    ScopeHandle, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet, WaitingTaskBuilder,
+    DEFAULT_WARN_AFTER,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.

@@ -8,8 +8,8 @@ use ::axum::http::request::Parts;
 use ::axum::http::StatusCode;
 use ::axum::response::{IntoResponse, Response};
 
-use super::BoxError;
 use crate::cancel::CancellationToken;
+use crate::scope::BoxError;
 use crate::scope::{ScopeClosed, ScopeHandle};
 
 /// The request's scope, as a handler parameter: spawn work that must stop
@@ -29,7 +29,8 @@ use crate::scope::{ScopeClosed, ScopeHandle};
 ///
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};
-/// use taskscope::axum::{BoxError, RequestScope, RequestScopeLayer};
+/// use taskscope::axum::{RequestScope, RequestScopeLayer};
+/// use taskscope::BoxError;
 /// use taskscope::ScopeClosed;
 /// use tower_service::Service;
 ///

@@ -22,9 +22,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::extract::RequestScope;
-use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken};
 use crate::remote::{reason_to_wire, CallerDeadline, Inbound, Refusal, REASON_HEADER};
+use crate::scope::BoxError;
 use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
@@ -54,7 +54,7 @@ use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandl
 /// use tower_service::Service;
 ///
 /// async fn handler(scope: RequestScope) -> Result<String, taskscope::ScopeClosed> {
-///     let task = scope.spawn(async { Ok::<_, taskscope::axum::BoxError>(6 * 7) })?;
+///     let task = scope.spawn(async { Ok::<_, taskscope::BoxError>(6 * 7) })?;
 ///     Ok(task.await.map_or_else(|e| e.to_string(), |n| n.to_string()))
 /// }
 ///

@@ -64,15 +64,3 @@ pub use extract::{MissingRequestScope, RequestScope};
 pub use layer::{RequestScopeLayer, RequestScopeService, ResponseFuture};
 pub use probes::probes;
 pub use serve::{serve, Serve, DEFAULT_DRAIN_PERIOD};
-
-/// The error type of a request scope's tasks: any error, boxed.
-///
-/// ```
-/// use taskscope::axum::BoxError;
-///
-/// let error: BoxError = std::io::Error::other("upstream timed out").into();
-/// let cancelled: BoxError = taskscope::Cancelled::new(taskscope::CancelReason::Shutdown).into();
-/// assert_eq!(error.to_string(), "upstream timed out");
-/// assert!(cancelled.is::<taskscope::Cancelled>());
-/// ```
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -64,7 +64,7 @@ pub use settings::Policy;
 pub use start::{Ready, StartError};
 pub use task::{JoinTask, TaskHandle};
 pub use task_builder::{TaskBuilder, WaitingTaskBuilder};
-pub use task_error::TaskError;
+pub use task_error::{BoxError, TaskError};
 pub use task_set::TaskSet;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
 pub use typed::Scope;

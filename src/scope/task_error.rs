@@ -12,6 +12,21 @@ use std::io;
 
 use crate::cancel::Cancelled;
 
+/// Any error, boxed: the error type of a request's or a service's tasks,
+/// when they fail in different ways. It is a [`TaskError`]: a
+/// [`Cancelled`](crate::Cancelled) anywhere in its source chain is a
+/// cancellation.
+///
+/// ```
+/// use taskscope::BoxError;
+///
+/// let error: BoxError = std::io::Error::other("upstream timed out").into();
+/// let cancelled: BoxError = taskscope::Cancelled::new(taskscope::CancelReason::Shutdown).into();
+/// assert_eq!(error.to_string(), "upstream timed out");
+/// assert!(cancelled.is::<taskscope::Cancelled>());
+/// ```
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The error type of a scope's tasks.
 ///
 /// A scope needs two things from it: a way to report a task that never

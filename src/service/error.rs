@@ -8,8 +8,7 @@ use std::time::Duration;
 use crate::cancel::Cancelled;
 use crate::scope::TaskError;
 
-/// The error type of a service's own failures, once converted.
-pub type BoxError = Box<dyn Error + Send + Sync>;
+use crate::scope::BoxError;
 
 /// Why a service gave up, or why starting one failed.
 #[derive(Debug)]

@@ -46,7 +46,7 @@ mod readiness;
 mod runs;
 mod set;
 
-pub use error::{BoxError, ServiceError};
+pub use error::ServiceError;
 pub use policy::{Backoff, OnGiveUp, Restart};
 pub use readiness::{Readiness, ReadyState};
 pub use runs::{Service, ServiceContext, DEFAULT_SERVICE_GRACE};

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::{BoxError, ServiceError};
+use super::error::ServiceError;
 use super::policy::{Backoff, OnGiveUp, Restart, RestartBudget};
 use crate::cancel::CancellationToken;
+use crate::scope::BoxError;
 use crate::scope::{Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskError};
 
 /// A named, long-running piece of work with a restart policy: .NET's

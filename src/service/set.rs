@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use super::error::{BoxError, ServiceError};
+use super::error::ServiceError;
 use super::readiness::Readiness;
 use super::runs::{Service, ServiceContext, Shared};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use crate::scope::BoxError;
 use crate::scope::{Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError, TaskError};
 
 /// Options for a set of services, then [`run`](Services::run) to start them.

@@ -13,9 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::status::{cancelled_from_status, status_from_cancelled};
-use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 use crate::remote::{Outbound, REASON_HEADER, RESET_TOLERANCE};
+use crate::scope::BoxError;
 
 /// A tower layer for tonic channels: every call carries what is left of
 /// its token's deadline in `grpc-timeout` (less a margin), is not sent if

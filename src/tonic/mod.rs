@@ -31,6 +31,3 @@ mod status;
 pub use client::{DeadlineLayer, DeadlineService};
 pub use server::{GrpcScopeLayer, GrpcScopeService};
 pub use status::{cancelled_from_status, status_from_cancelled};
-
-/// The error type of a call's scope.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

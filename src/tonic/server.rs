@@ -13,9 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::status::status_from_cancelled;
-use super::BoxError;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 use crate::remote::{CallerDeadline, Inbound, Refusal};
+use crate::scope::BoxError;
 use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A tower layer for tonic servers that runs every call in its own scope
