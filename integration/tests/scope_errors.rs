@@ -296,3 +296,60 @@ async fn anyhow_errors_with_a_cancellation_in_their_chain_are_cancellations() {
     let real: anyhow::Error = anyhow::anyhow!("disk full");
     assert!(!real.is_cancellation());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_message_counts_real_failures_not_the_cancellations_they_caused() {
+    let result = taskscope::scope(async |s| {
+        for _ in 0..3 {
+            s.spawn(async {
+                let token = taskscope::token();
+                token
+                    .run_until_cancelled(tokio::time::sleep(std::time::Duration::from_secs(60)))
+                    .await?;
+                Ok::<(), std::io::Error>(())
+            });
+        }
+        s.spawn(async { Err::<(), _>(std::io::Error::other("disk full")) });
+        Ok(())
+    })
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.to_string(), "disk full");
+    assert!(!err.is_cancellation());
+
+    let result = taskscope::ScopeBuilder::new()
+        .policy(taskscope::Policy::Supervise)
+        .run(async |s| {
+            s.spawn(async { Err::<(), _>(std::io::Error::other("first")) });
+            s.spawn(async {
+                tokio::task::yield_now().await;
+                Err::<(), _>(std::io::Error::other("second"))
+            });
+            Ok(())
+        })
+        .await;
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "first (and 1 later failure)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_stopped_by_a_shutdown_says_it_was_a_cancellation() {
+    let shutdown = taskscope::CancellationSource::new();
+    let result = taskscope::ScopeBuilder::new()
+        .parent(&shutdown.token())
+        .run(async |s| {
+            let worker = s.spawn(async {
+                taskscope::token().cancelled().await;
+                Err::<(), _>(taskscope::Cancelled::new(
+                    taskscope::token().reason().unwrap(),
+                ))
+            });
+            shutdown.cancel_with(taskscope::CancelReason::Shutdown);
+            worker.await
+        })
+        .await;
+    let err = result.unwrap_err();
+    assert!(err.is_cancellation(), "{err:?}");
+}

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::task_error::TaskError;
 use crate::cancel::{CancelReason, Cancelled};
 
 /// Why a scope did not return its body's value.
@@ -31,6 +32,11 @@ use crate::cancel::{CancelReason, Cancelled};
 /// }
 /// # }
 /// ```
+/// The enum is `#[non_exhaustive]`: a `match` on it needs a `_` arm, and
+/// [`first`](ScopeError::first), [`is_timeout`](ScopeError::is_timeout),
+/// [`is_cancellation`](ScopeError::is_cancellation) and
+/// [`into_error`](ScopeError::into_error) answer the usual questions
+/// without one.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ScopeError<E> {
@@ -123,19 +129,52 @@ impl<E> ScopeError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for ScopeError<E> {
+impl<E: TaskError> ScopeError<E> {
+    /// Whether the scope ended by cancellation alone: its own deadline, or
+    /// errors that are all cancellations (see [`TaskError`]); no task
+    /// failed for real. A service shut down by Ctrl-C says `true`; one whose
+    /// database went away says `false`.
+    ///
+    /// ```
+    /// use taskscope::{CancelReason, Cancelled, ScopeError};
+    ///
+    /// let shutdown = ScopeError::Failed {
+    ///     first: Cancelled::new(CancelReason::Shutdown),
+    ///     later: vec![Cancelled::new(CancelReason::Shutdown)],
+    /// };
+    /// assert!(shutdown.is_cancellation());
+    /// let failed = ScopeError::Failed { first: std::io::Error::other("disk full"), later: vec![] };
+    /// assert!(!failed.is_cancellation());
+    /// ```
+    pub fn is_cancellation(&self) -> bool {
+        match self {
+            ScopeError::Failed { first, later } => {
+                first.is_cancellation() && later.iter().all(TaskError::is_cancellation)
+            }
+            ScopeError::TimedOut { .. } => true,
+        }
+    }
+}
+
+/// The first error, and how many later ones were real failures (the
+/// cancellations the first caused are not counted).
+impl<E: fmt::Display + TaskError> fmt::Display for ScopeError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ScopeError::Failed { first, later } if later.is_empty() => write!(f, "{first}"),
             ScopeError::Failed { first, later } => {
-                write!(f, "{first} (and {} later errors)", later.len())
+                let failures = later.iter().filter(|e| !e.is_cancellation()).count();
+                match failures {
+                    0 => write!(f, "{first}"),
+                    1 => write!(f, "{first} (and 1 later failure)"),
+                    n => write!(f, "{first} (and {n} later failures)"),
+                }
             }
             ScopeError::TimedOut { .. } => f.write_str("the scope's deadline passed"),
         }
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for ScopeError<E> {
+impl<E: std::error::Error + TaskError> std::error::Error for ScopeError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.first()
             .map(|e| e as &(dyn std::error::Error + 'static))

@@ -222,7 +222,7 @@ impl<E> From<ScopeError<E>> for RaceError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for RaceError<E> {
+impl<E: fmt::Display + TaskError> fmt::Display for RaceError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RaceError::Failed(error) => write!(f, "every contestant failed: {error}"),
@@ -231,7 +231,7 @@ impl<E: fmt::Display> fmt::Display for RaceError<E> {
     }
 }
 
-impl<E: Error + 'static> Error for RaceError<E> {
+impl<E: Error + TaskError> Error for RaceError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             RaceError::Failed(ScopeError::Failed { first, .. }) => Some(first),
