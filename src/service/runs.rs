@@ -112,8 +112,12 @@ impl Service {
     }
 
     /// Runs the service again `period` after each run that returned `Ok`:
-    /// a periodic job. Implies [`Restart::Always`]; naming another policy
-    /// as well is an error, reported when the service is run.
+    /// a periodic job. It is a fixed *delay* between the end of one run
+    /// and the start of the next (a run of 2 minutes every 5 minutes starts
+    /// every 7), not a schedule: runs never overlap and a slow run never
+    /// causes a burst of catch-up runs. Implies [`Restart::Always`];
+    /// naming another policy as well is an error, reported when the service
+    /// is run.
     pub fn every(mut self, period: Duration) -> Self {
         self.every = Some(period);
         self
