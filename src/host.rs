@@ -13,7 +13,6 @@
 use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::cancel::{CancelReason, CancellationSource, Cancelled};
@@ -37,24 +36,6 @@ pub mod exit_code {
 /// The grace period `#[taskscope::main]` gives a shutdown unless told
 /// otherwise: 30 s, as .NET's `HostOptions.ShutdownTimeout`.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// The grace period of the [`run_main`] running in this process, while one
-/// runs.
-static SHUTDOWN_GRACE: Mutex<Option<Duration>> = Mutex::new(None);
-
-/// The grace period a shutdown of this process has (the `shutdown_grace`
-/// of `#[taskscope::main]`, or the one given to [`run_main`]), or `None`
-/// outside `run_main`. A [`ServiceSet`](crate::service::ServiceSet) checks
-/// its services' stopping budgets against it.
-///
-/// ```
-/// assert_eq!(taskscope::host::shutdown_grace(), None); // not under run_main
-/// ```
-pub fn shutdown_grace() -> Option<Duration> {
-    *SHUTDOWN_GRACE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The error type of the root scope: the application's own error, or the
 /// cancellation that stopped it.
@@ -140,10 +121,9 @@ where
 {
     // Made here, outside the async block, so the root scope's location is
     // the caller's `main`.
-    let builder = ScopeBuilder::new().name(name);
-    *SHUTDOWN_GRACE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(grace);
+    // The grace travels with the tree: what runs inside reads it from its
+    // scope (`AnyScope::shutdown_grace`).
+    let builder = ScopeBuilder::new().name(name).shutdown_grace(grace);
     let code = runtime.block_on(async move {
         let shutdown = CancellationSource::new();
         let mut signals = Signals::new();

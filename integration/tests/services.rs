@@ -511,6 +511,46 @@ async fn the_shutdown_budget_names_the_services_that_do_not_fit() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn the_shutdown_grace_comes_from_the_scope_the_set_runs_in() {
+    // As `#[taskscope::main(shutdown_grace = "10s")]` sets it on its root
+    // scope: no process global, a nested scope in between.
+    taskscope::ScopeBuilder::new()
+        .shutdown_grace(Duration::from_secs(10))
+        .run(async |_root| {
+            taskscope::scope(async |_between| {
+                Services::new()
+                    .run(async |services| {
+                        services.spawn(
+                            Service::new("slow").grace_period(Duration::from_secs(20)),
+                            |_| async { Ok::<_, io::Error>(()) },
+                        );
+                        let over = services.check_shutdown_budget().unwrap_err();
+                        assert_eq!(over.services, ["slow"]);
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+            .map_err(taskscope::ScopeError::into_error)
+        })
+        .await
+        .unwrap();
+    // Under a scope that sets none (a plain #[tokio::main]), nothing is
+    // checked, as before.
+    Services::new()
+        .run(async |services| {
+            services.spawn(
+                Service::new("slow").grace_period(Duration::from_secs(20)),
+                |_| async { Ok::<_, io::Error>(()) },
+            );
+            assert!(services.check_shutdown_budget().is_ok());
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn extreme_set_durations_saturate_and_zero_delays_stop_at_once() {
     let t0 = Instant::now();

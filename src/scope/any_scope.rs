@@ -240,6 +240,26 @@ impl AnyScope {
         self.engine.registry.set_status(status.map(Arc::from));
     }
 
+    /// How long a shutdown of this scope may take: the
+    /// [`shutdown_grace`](crate::ScopeBuilder::shutdown_grace) of this scope
+    /// or the nearest one above that set one (under `#[taskscope::main]`,
+    /// its `shutdown_grace`); `None` if none did.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     assert_eq!(s.shutdown_grace(), None); // nobody set one
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown_grace(&self) -> Option<std::time::Duration> {
+        self.engine.shutdown_grace()
+    }
+
     /// A handle typed by `F`, if `F` is the scope's error type (a scope's
     /// tasks all share one error type); `None` otherwise.
     ///

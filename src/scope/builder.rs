@@ -95,6 +95,7 @@ struct Options {
     /// Linked to this token instead of the owner's.
     parent: Option<CancellationToken>,
     cancel_on_exit: bool,
+    shutdown_grace: Option<Duration>,
 }
 
 impl Default for Options {
@@ -108,6 +109,7 @@ impl Default for Options {
             shielded: false,
             parent: None,
             cancel_on_exit: false,
+            shutdown_grace: None,
         }
     }
 }
@@ -429,6 +431,39 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
         }
     }
 
+    /// How long a shutdown of this scope may take, for what runs inside it
+    /// to budget its own stopping against: a
+    /// [`Services`](crate::service::Services) set warns when its services'
+    /// stopping budgets add up to more. Scopes inside inherit it (see
+    /// [`AnyScope::shutdown_grace`]). `#[taskscope::main]` sets its
+    /// `shutdown_grace` on its root scope this way. It changes nothing about
+    /// how this scope itself stops; [`grace_period`](ScopeBuilder::grace_period)
+    /// does that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new()
+    ///     .shutdown_grace(Duration::from_secs(10))
+    ///     .run(async |_root| {
+    ///         taskscope::scope(async |inner| {
+    ///             assert_eq!(inner.shutdown_grace(), Some(Duration::from_secs(10)));
+    ///             Ok::<_, taskscope::Cancelled>(())
+    ///         })
+    ///         .await
+    ///         .map_err(taskscope::ScopeError::into_error)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.options().shutdown_grace = Some(grace);
+        self
+    }
+
     /// Opens the scope inside `scope` instead of the enclosing one: `scope`
     /// joins it (does not finish before it has), and its token is linked to
     /// `scope`'s unless [`parent`](ScopeBuilder::parent) or
@@ -710,6 +745,7 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
             warn_after: options.warn_after,
             dropped: self.dropped.take(),
             cancel_on_exit: options.cancel_on_exit,
+            shutdown_grace: options.shutdown_grace,
         };
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))

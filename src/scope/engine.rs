@@ -32,6 +32,7 @@ use std::any::TypeId;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
 
 use slab::Slab;
 use tokio::sync::Semaphore;
@@ -147,6 +148,18 @@ impl Engine {
             span: (!span.is_disabled()).then(|| Box::new(span)),
             aborting: AtomicBool::new(false),
         })
+    }
+
+    /// The shutdown grace of the nearest scope, from this one up, that set
+    /// one (a loop up the owners: iterative at any depth).
+    pub(crate) fn shutdown_grace(&self) -> Option<Duration> {
+        let mut engine = self;
+        loop {
+            if let Some(grace) = engine.settings.shutdown_grace {
+                return Some(grace);
+            }
+            engine = engine.parent.as_deref()?;
+        }
     }
 
     pub(crate) fn token(&self) -> CancellationToken {

@@ -95,4 +95,7 @@ pub(crate) struct Settings {
     /// Cancel the tasks still running when the body returns (instead of
     /// waiting for them).
     pub(crate) cancel_on_exit: bool,
+    /// How long a shutdown of this scope may take, if it says; scopes
+    /// inside it inherit it (see `Engine::shutdown_grace`).
+    pub(crate) shutdown_grace: Option<Duration>,
 }

@@ -23,7 +23,9 @@ use super::readiness::Readiness;
 use super::runs::{Service, ServiceContext, Shared};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 use crate::scope::BoxError;
-use crate::scope::{Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError, TaskError};
+use crate::scope::{
+    current_scope, Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError, TaskError,
+};
 
 /// Options for a set of services, then [`run`](Services::run) to start them.
 ///
@@ -97,9 +99,10 @@ impl Default for Services {
 }
 
 impl Services {
-    /// A set named "services", checked against the process's
-    /// [`shutdown_grace`](crate::host::shutdown_grace) when it runs under
-    /// `#[taskscope::main]`, with no unready delay and a new [`Readiness`].
+    /// A set named "services", checked against the
+    /// [`shutdown_grace`](crate::AnyScope::shutdown_grace) of the scope it
+    /// runs in (under `#[taskscope::main]`, the host's), with no unready
+    /// delay and a new [`Readiness`].
     #[track_caller]
     pub fn new() -> Self {
         Services {
@@ -157,7 +160,9 @@ impl Services {
         // dropped mid-way (and then through `when_dropped`).
         let outer = crate::scope::token();
         let detached = CancellationSource::new();
-        let budget = self.shutdown_grace.or_else(host_grace);
+        let budget = self
+            .shutdown_grace
+            .or_else(|| current_scope().and_then(|scope| scope.shutdown_grace()));
         ScopeBuilder::new()
             .name(Arc::clone(&self.name))
             .policy(Policy::Supervise)
@@ -195,16 +200,6 @@ impl Services {
             .await
             .map_err(ScopeError::into_error)
     }
-}
-
-#[cfg(all(feature = "host", not(loom)))]
-fn host_grace() -> Option<Duration> {
-    crate::host::shutdown_grace()
-}
-
-#[cfg(not(all(feature = "host", not(loom))))]
-fn host_grace() -> Option<Duration> {
-    None
 }
 
 /// A running set of services, given to the body of [`Services::run`].
