@@ -456,11 +456,6 @@ pub mod __private {
     pub use tokio;
 }
 
-/// The join counter, public only to the loom models (`tests/loom_scope.rs`).
-#[cfg(loom)]
-#[doc(hidden)]
-pub use scope::{release_chain, JoinCounter};
-
 /// The README's example, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

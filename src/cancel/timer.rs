@@ -6,14 +6,14 @@
 //! otherwise). Re-arming aborts the previous task;
 //! so does dropping the source, which leaves no timer behind.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
 
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::node::{self, Node};
 use super::reason::{CancelReason, SharedReason};
-use crate::loom::sync::Arc;
+use crate::loom::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub(crate) struct Timer {

@@ -68,7 +68,3 @@ pub use task_error::{BoxError, TaskError};
 pub use task_set::TaskSet;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};
 pub use typed::Scope;
-
-#[cfg(loom)]
-#[doc(hidden)]
-pub use join::{release_chain, JoinCounter};
