@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cancel::{CancelReason, CancellationSource, Cancelled};
-use crate::scope::{ScopeBuilder, ScopeError, ScopeSnapshot, TaskError};
+use crate::scope::{ScopeBuilder, ScopeError, TaskError};
 
 /// The exit codes of a process run by [`run_main`] (and so by
 /// `#[taskscope::main]`).
@@ -261,22 +261,6 @@ async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-/// The tasks still running in `scope` and the scopes inside it, each as
-/// "name (in scope name)": a loop over the snapshot, not recursion.
-fn running_tasks(scope: &ScopeSnapshot) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut stack = vec![scope];
-    while let Some(scope) = stack.pop() {
-        let scope_name = scope.name.as_deref().unwrap_or(&scope.location);
-        for task in &scope.tasks {
-            let task_name = task.name.as_deref().unwrap_or(&task.location);
-            names.push(format!("{task_name} (in scope {scope_name})"));
-        }
-        stack.extend(scope.scopes.iter().rev());
-    }
-    names
-}
-
 /// How long a test's root scope lets tasks that were still running when the
 /// test returned stop before aborting them.
 const TEST_GRACE: Duration = Duration::from_secs(5);
@@ -302,7 +286,7 @@ where
                     escaped = scope
                         .handle()
                         .snapshot()
-                        .map_or_else(Vec::new, |s| running_tasks(&s));
+                        .map_or_else(Vec::new, |s| s.running_tasks());
                     if !escaped.is_empty() {
                         scope.cancel_with(CancelReason::message(
                             "the test returned with tasks still running",

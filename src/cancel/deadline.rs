@@ -29,10 +29,16 @@ use crate::loom::sync::atomic::{AtomicU64, Ordering};
 /// No deadline.
 pub(crate) const NEVER: u64 = u64::MAX;
 
-/// The instant deadlines are counted from: the first one the process saw.
-fn epoch() -> Instant {
+/// The process's epoch: the first instant the library read. Deadlines are
+/// counted from it here, and task ages in the task tree.
+pub(crate) fn process_epoch() -> std::time::Instant {
     static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    Instant::from_std(*EPOCH.get_or_init(std::time::Instant::now))
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// The instant deadlines are counted from, on tokio's clock.
+fn epoch() -> Instant {
+    Instant::from_std(process_epoch())
 }
 
 /// `deadline` as nanoseconds since the epoch (a deadline before the epoch

@@ -20,6 +20,7 @@ mod until;
 mod wait;
 
 pub(crate) use child::{cancel_child, ChildToken};
+pub(crate) use deadline::process_epoch;
 pub use reason::{CancelReason, Cancelled};
 pub use registration::Registration;
 pub use source::{CancellationSource, DropGuard};

@@ -315,18 +315,9 @@ impl Engine {
 
     /// Names of the tasks still running here and in nested scopes.
     pub(crate) fn running_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut add = |engine: &Engine| {
-            let scope = engine.settings.name.to_string();
-            for task in engine.registry.running() {
-                names.push(format!("{} (in scope {scope})", task.name));
-            }
-        };
-        add(self);
-        for scope in self.descendants() {
-            add(&scope);
-        }
-        names
+        super::tree::snapshot(self)
+            .map(|snapshot| snapshot.running_tasks())
+            .unwrap_or_default()
     }
 }
 

@@ -25,15 +25,14 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
-use std::time::Instant;
 
 use slab::Slab;
 use tokio::task::AbortHandle;
 
 use super::settings::TaskName;
-use crate::cancel::{CancellationToken, ChildToken};
+use crate::cancel::{process_epoch, CancellationToken, ChildToken};
 
 /// A task as its scope sees it.
 struct Tracked {
@@ -293,11 +292,9 @@ impl<C> Registry<C> {
     }
 }
 
-/// Nanoseconds since the process's first call.
+/// Nanoseconds since the process's epoch.
 fn now() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(process_epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Task ids are sequential: a multiplicative hash spreads them over the

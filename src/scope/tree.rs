@@ -131,6 +131,45 @@ pub fn tree() -> TreeSnapshot {
     }
 }
 
+impl ScopeSnapshot {
+    /// The tasks running in this scope and the scopes inside it, each as
+    /// "name (in scope name)", depth first: the listing a scope's warning
+    /// about tasks that ignore their cancellation, and the host's report of
+    /// a slow shutdown, print. A loop over the snapshot, not recursion.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new().name("jobs").run(async |s| {
+    ///     s.task().name("import").spawn(async {
+    ///         taskscope::token().cancelled().await;
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     });
+    ///     tokio::task::yield_now().await;
+    ///     let running = s.snapshot().unwrap().running_tasks();
+    ///     assert_eq!(running, ["import (in scope jobs)"]);
+    ///     s.cancel();
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn running_tasks(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut stack = vec![self];
+        while let Some(scope) = stack.pop() {
+            let scope_name = scope.name.as_deref().unwrap_or(&scope.location);
+            for task in &scope.tasks {
+                let task_name = task.name.as_deref().unwrap_or(&task.location);
+                names.push(format!("{task_name} (in scope {scope_name})"));
+            }
+            stack.extend(scope.scopes.iter().rev());
+        }
+        names
+    }
+}
+
 /// The snapshot of `root` and everything inside it, or `None` if it has
 /// finished: a breadth-first walk, then the nodes are put together from the
 /// deepest up (no recursion).
