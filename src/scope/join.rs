@@ -21,6 +21,7 @@
 
 use std::task::{Context, Poll, Waker};
 
+use super::one_lock::Locked;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 
@@ -69,7 +70,12 @@ impl JoinCounter {
     pub(crate) fn release(&self) -> bool {
         // AcqRel: whatever a finished unit did happens-before the waiter
         // that sees zero.
-        if self.count.fetch_sub(1, Ordering::AcqRel) != 1 {
+        let before = self.count.fetch_sub(1, Ordering::AcqRel);
+        debug_assert_ne!(
+            before, 0,
+            "a join counter was released more than it was added"
+        );
+        if before != 1 {
             return false;
         }
         let waiter = self.lock().take();
@@ -104,11 +110,13 @@ impl JoinCounter {
         self.count.load(Ordering::Acquire) == 0
     }
 
-    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, Option<Waker>> {
+    fn lock(&self) -> Locked<crate::loom::sync::MutexGuard<'_, Option<Waker>>> {
         // Only a waker is stored under this lock: never poisoned by user code.
-        self.waiter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Locked::new(
+            self.waiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 

@@ -18,6 +18,8 @@ use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::one_lock::Locked;
+
 /// An erased error of the scope's error type.
 pub(crate) type Payload = Box<dyn Any + Send>;
 
@@ -73,9 +75,9 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    fn lock(&self) -> MutexGuard<'_, Option<Box<Entries>>> {
+    fn lock(&self) -> Locked<MutexGuard<'_, Option<Box<Entries>>>> {
         // Nothing that can panic runs under the lock (invariant 4).
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked::new(self.entries.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Records a failure (invariant 1).

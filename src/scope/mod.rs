@@ -40,6 +40,7 @@ mod handle;
 mod join;
 mod ledger;
 mod lifecycle;
+mod one_lock;
 mod race;
 mod registry;
 mod settings;

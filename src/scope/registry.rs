@@ -31,6 +31,7 @@ use std::time::Duration;
 use slab::Slab;
 use tokio::task::AbortHandle;
 
+use super::one_lock::Locked;
 use super::settings::TaskName;
 use crate::cancel::{process_epoch, CancellationToken, ChildToken};
 
@@ -103,9 +104,9 @@ impl<C> Default for Registry<C> {
 }
 
 impl<C> Registry<C> {
-    fn lock(&self) -> MutexGuard<'_, Option<Box<State<C>>>> {
+    fn lock(&self) -> Locked<MutexGuard<'_, Option<Box<State<C>>>>> {
         // No code that can panic runs under the lock (invariant 5).
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked::new(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Sets (or, with `None`, clears) the status the tree shows.
@@ -275,6 +276,7 @@ impl<C> Registry<C> {
             Some(state) => state.children.try_remove(key),
             None => None,
         };
+        debug_assert!(removed.is_some(), "a child scope was unlisted twice");
         // The weak reference is released outside the lock.
         drop(removed);
     }
