@@ -1,11 +1,11 @@
-//! The seed's `BackgroundService` (`DataSyncService`) as a periodic
+//! .NET's `BackgroundService` (a `DataSyncService`) as a periodic
 //! [`Service`] under `#[taskscope::main]`.
 //!
 //! Every 2 s it syncs (each sync takes 0.8 s, and every third one fails
 //! with an upstream error); after a failure it retries after 1 s instead
 //! (the seed says 5 minutes and 30 s; the guide shows those). Press Ctrl-C
 //! and the sync in flight is cancelled, the loop ends without any error
-//! handler seeing the cancellation, and the process exits 0 — the seed's
+//! handler seeing the cancellation, and the process exits 0 — the .NET walkthrough's
 //! `catch (OperationCanceledException)` before `catch (Exception)`, with no
 //! catch to write. Run with `cargo run --example background_service`.
 

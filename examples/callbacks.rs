@@ -3,7 +3,7 @@
 //! `on_cancel` runs a callback synchronously on the cancelling thread — the
 //! bridge to APIs that take no token. Here, as in the seed, the callback logs
 //! and releases a semaphore permit that a waiter (which knows nothing about
-//! tokens) is blocked on. Dropping the `Registration` (the seed's `using`)
+//! tokens) is blocked on. Dropping the `Registration` (the .NET walkthrough's `using`)
 //! unregisters it.
 //! Run with `cargo run --example callbacks`.
 

@@ -1,4 +1,4 @@
-//! The seed's `GetCustomerSummaryAsync` as a scope: the three calls run
+//! The .NET walkthrough's `GetCustomerSummaryAsync` as a scope: the three calls run
 //! concurrently, each a task tied to the scope. With the default fail-fast
 //! policy the first failure cancels the other two (they see reason "a
 //! sibling task failed: billing"), the scope joins them, and the caller gets

@@ -1,6 +1,6 @@
 //! Seed section "Linking Tokens".
 //!
-//! The seed's `SearchAsync`: a per-search timeout linked to the user's
+//! The .NET walkthrough's `SearchAsync`: a per-search timeout linked to the user's
 //! cancellation. One source does both (the seed needs two): linked to the
 //! user's token, with a timer of its own. It fires when either does, and its
 //! own timeout is reported as a timeout, the user's cancel as inherited. The

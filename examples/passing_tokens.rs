@@ -1,8 +1,8 @@
 //! Seed section "Passing Tokens to Async Methods".
 //!
-//! The seed's `GetCustomerSummaryAsync`: every async function that may take a
+//! The .NET walkthrough's `GetCustomerSummaryAsync`: every async function that may take a
 //! while takes a token (callers without one pass `CancellationToken::none()`,
-//! the seed's `default`) and passes it to every call it makes. When the token
+//! the .NET walkthrough's `default`) and passes it to every call it makes. When the token
 //! fires halfway through, the next call that checks it returns `Cancelled`,
 //! and `?` unwinds the whole operation.
 //! Run with `cargo run --example passing_tokens`.

@@ -1,8 +1,8 @@
 //! Seed section "Timeouts".
 //!
-//! A source can cancel itself after a delay (`with_timeout`, the seed's
+//! A source can cancel itself after a delay (`with_timeout`, the .NET walkthrough's
 //! `new CancellationTokenSource(TimeSpan)`), or be given one later
-//! (`cancel_after`, the seed's `CancelAfter`). The reason says it was a
+//! (`cancel_after`, the .NET walkthrough's `CancelAfter`). The reason says it was a
 //! timeout, so the caller can turn it into its own error without
 //! `Task.WhenAny` juggling.
 //! Run with `cargo run --example timeouts`.
@@ -44,7 +44,7 @@ async fn fetch_external_data(
     Ok(format!("data after {latency:?}"))
 }
 
-/// The seed's try/catch: an `OperationCanceledException` caused by our own
+/// The .NET walkthrough's try/catch: an `OperationCanceledException` caused by our own
 /// timeout becomes a `TimeoutException`.
 async fn fetch_with_timeout(latency: Duration, timeout: Duration) -> Result<String, FetchError> {
     let source = CancellationSource::with_timeout(timeout);

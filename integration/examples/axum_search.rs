@@ -1,8 +1,8 @@
-//! The seed's `/api/products/search` endpoint on a real axum server.
+//! The .NET walkthrough's `/api/products/search` endpoint on a real axum server.
 //!
 //! The handler takes the request's `CancellationToken` (ASP.NET Core's
 //! `RequestAborted`) and gives the search a per-search timeout linked to it
-//! (the seed's `CreateLinkedTokenSource(userCancellation, timeoutCts.Token)`):
+//! (the .NET walkthrough's `CreateLinkedTokenSource(userCancellation, timeoutCts.Token)`):
 //! the search stops when the timeout fires *or* the client leaves.
 //!
 //! ```text
@@ -27,7 +27,7 @@ use taskscope::{CancelReason, CancellationSource, CancellationToken, Cancelled};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The seed's per-search timeout is 10 s; the demo's searches are smaller.
+/// The .NET walkthrough's per-search timeout is 10 s; the demo's searches are smaller.
 const SEARCH_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]
@@ -48,7 +48,7 @@ async fn search(
 ) -> Result<Json<Vec<Product>>, (StatusCode, String)> {
     println!("server: searching for {:?}", params.q);
     // If the client leaves, hyper drops this handler; the request's token
-    // fires first, so this registration still runs (the seed's `Register`).
+    // fires first, so this registration still runs (the .NET walkthrough's `Register`).
     let _log = request.on_cancel({
         let q = params.q.clone();
         move |reason| println!("server: search for {q:?} stopped: {}", reason.root())

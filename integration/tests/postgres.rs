@@ -1,6 +1,6 @@
 //! Queries cancelled *on the server*, against a real PostgreSQL the test
 //! starts itself (127.0.0.1, an ephemeral port, removed afterwards): the
-//! seed's "five queries per request and the client disconnects".
+//! .NET walkthrough's "five queries per request and the client disconnects".
 //!
 //! Bounds on time are generous (seconds, where the server takes
 //! milliseconds): the measured times are in docs/benchmarks.md.
@@ -225,7 +225,7 @@ async fn a_query_whose_token_never_fired_keeps_its_connection() {
     assert_eq!(timeout, "0");
 }
 
-/// The seed's endpoint: five slow queries run concurrently in the request's
+/// The .NET walkthrough's endpoint: five slow queries run concurrently in the request's
 /// scope; `cancellable` decides whether they stop on the server.
 fn five_queries(pool: Pool, marker: &'static str, cancellable: bool) -> Router {
     Router::new()

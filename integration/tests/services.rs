@@ -44,7 +44,7 @@ where
     result
 }
 
-/// The seed's sync: 10 s of work, failing on the runs listed in `fail_on`.
+/// The .NET walkthrough's sync: 10 s of work, failing on the runs listed in `fail_on`.
 async fn sync_data(run: u32, fail_on: &[u32], log: &Log, t0: Instant) -> io::Result<()> {
     push(log, format!("start {run} at {}s", t0.elapsed().as_secs()));
     let token = taskscope::token();

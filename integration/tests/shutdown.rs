@@ -238,7 +238,7 @@ fn sigint_drains_the_axum_server_and_exits_cleanly() {
     );
 }
 
-/// The seed's `DataSyncService` (`examples/background_service.rs`): SIGINT
+/// The .NET walkthrough's `DataSyncService` (`examples/background_service.rs`): SIGINT
 /// during a sync cancels the sync, the loop ends without an error, exit 0.
 #[test]
 fn sigint_during_a_sync_cancels_it_and_exits_0() {

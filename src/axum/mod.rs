@@ -27,7 +27,7 @@
 //!
 //! # Examples
 //!
-//! The seed's `/api/products/search`: the handler takes the request's token;
+//! A product search endpoint: the handler takes the request's token;
 //! the search stops when the client leaves.
 //!
 //! ```no_run

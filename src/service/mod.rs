@@ -15,7 +15,8 @@
 //! Everything here is built on the public scope API ([`ScopeBuilder`],
 //! [`ScopeHandle`], [`Scope::start`]): a user could write it.
 //!
-//! The seed's `DataSyncService` under `#[taskscope::main]`:
+//! A data sync service (.NET's `BackgroundService`) under
+//! `#[taskscope::main]`:
 //!
 //! ```no_run
 //! use std::time::Duration;

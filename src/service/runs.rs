@@ -36,8 +36,8 @@ use crate::scope::{Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskErro
 ///
 /// Every wait between runs ends at once when the token fires.
 ///
-/// The seed's `DataSyncService` — sync every five minutes, retry after 30 s
-/// on error, stop on shutdown:
+/// A data sync service: sync every five minutes, retry after 30 s on
+/// error, stop on shutdown:
 ///
 /// ```
 /// use std::time::Duration;
