@@ -123,7 +123,10 @@ where
     // the caller's `main`.
     // The grace travels with the tree: what runs inside reads it from its
     // scope (`AnyScope::shutdown_grace`).
-    let builder = ScopeBuilder::new().name(name).shutdown_grace(grace);
+    let builder = ScopeBuilder::new()
+        .name(name)
+        .shutdown_grace(grace)
+        .stderr_reports();
     let code = runtime.block_on(async move {
         let shutdown = CancellationSource::new();
         let mut signals = Signals::new();

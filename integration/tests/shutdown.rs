@@ -155,6 +155,14 @@ fn task_ignoring_cancellation_is_aborted_after_the_grace_period() {
         !output.iter().any(|l| l.contains("stubborn: finished")),
         "{output:#?}"
     );
+    // No tracing subscriber: the scope's laggard warning reaches stderr.
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("taskscope: scope `probe`")
+                && l.contains("still waits for 1 task(s): stubborn (in scope probe)")),
+        "{output:#?}"
+    );
 }
 
 #[test]
@@ -301,5 +309,19 @@ fn a_spent_restart_budget_exits_non_zero() {
     assert!(
         output.iter().any(|l| l.contains("database: cancelled")),
         "the others were stopped: {output:#?}"
+    );
+    // No tracing subscriber in that program: the host's root scope sends
+    // the service's failures to stderr, one line each.
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("taskscope: service `worker` failed (run 1)")),
+        "{output:#?}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("taskscope: service `worker` gave up")),
+        "{output:#?}"
     );
 }

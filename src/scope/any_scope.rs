@@ -54,6 +54,27 @@ impl AnyScope {
         &self.engine
     }
 
+    /// Whether a report about this scope (a failure, a warning) should also
+    /// go to stderr: this scope or one above asked for it
+    /// ([`ScopeBuilder::stderr_reports`](crate::ScopeBuilder::stderr_reports);
+    /// `#[taskscope::main]` does), and no `tracing` subscriber is installed.
+    /// The library's own reports follow it; code of yours can too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::scope(async |s| {
+    ///     assert!(!s.reports_to_stderr()); // nobody asked
+    ///     Ok::<_, taskscope::Cancelled>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn reports_to_stderr(&self) -> bool {
+        self.engine.reports_to_stderr()
+    }
+
     /// The scope's token: cancelled when the scope is (by
     /// [`cancel`](AnyScope::cancel), a failure, its deadline, being
     /// dropped, or its parent).

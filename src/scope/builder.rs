@@ -96,6 +96,7 @@ struct Options {
     parent: Option<CancellationToken>,
     cancel_on_exit: bool,
     shutdown_grace: Option<Duration>,
+    stderr_reports: bool,
 }
 
 impl Default for Options {
@@ -110,6 +111,7 @@ impl Default for Options {
             parent: None,
             cancel_on_exit: false,
             shutdown_grace: None,
+            stderr_reports: false,
         }
     }
 }
@@ -464,6 +466,31 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
         self
     }
 
+    /// Failures and laggard warnings in this scope and the scopes inside it
+    /// also go to stderr, one line each, while no `tracing` subscriber is
+    /// installed (see [`AnyScope::reports_to_stderr`]). `#[taskscope::main]`
+    /// asks this of its root scope, so that a program that never set up
+    /// logging still sees them; installing a subscriber turns the lines off
+    /// (the same reports then arrive as `tracing` events).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// taskscope::ScopeBuilder::new()
+    ///     .stderr_reports()
+    ///     .run(async |s| {
+    ///         assert!(s.reports_to_stderr()); // no subscriber in this test
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn stderr_reports(mut self) -> Self {
+        self.options().stderr_reports = true;
+        self
+    }
+
     /// Opens the scope inside `scope` instead of the enclosing one: `scope`
     /// joins it (does not finish before it has), and its token is linked to
     /// `scope`'s unless [`parent`](ScopeBuilder::parent) or
@@ -746,6 +773,7 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
             dropped: self.dropped.take(),
             cancel_on_exit: options.cancel_on_exit,
             shutdown_grace: options.shutdown_grace,
+            stderr_reports: options.stderr_reports,
         };
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))

@@ -162,6 +162,24 @@ impl Engine {
         }
     }
 
+    /// Whether a report about this scope also goes to stderr: a scope here
+    /// or above asked for it, and no `tracing` subscriber is installed.
+    pub(crate) fn reports_to_stderr(&self) -> bool {
+        if tracing::dispatcher::has_been_set() {
+            return false;
+        }
+        let mut engine = self;
+        loop {
+            if engine.settings.stderr_reports {
+                return true;
+            }
+            match engine.parent.as_deref() {
+                Some(parent) => engine = parent,
+                None => return false,
+            }
+        }
+    }
+
     pub(crate) fn token(&self) -> CancellationToken {
         self.cancel.token()
     }

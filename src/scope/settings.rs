@@ -98,4 +98,8 @@ pub(crate) struct Settings {
     /// How long a shutdown of this scope may take, if it says; scopes
     /// inside it inherit it (see `Engine::shutdown_grace`).
     pub(crate) shutdown_grace: Option<Duration>,
+    /// Failures and laggard warnings also go to stderr, as one line each,
+    /// when no `tracing` subscriber is installed (the host's root scope
+    /// says so; scopes inside inherit it).
+    pub(crate) stderr_reports: bool,
 }

@@ -121,6 +121,15 @@ fn warn_laggards(engine: &Engine) {
         tasks = %names.join(", "),
         "cancelled scope is still waiting for its tasks",
     );
+    if engine.reports_to_stderr() {
+        eprintln!(
+            "taskscope: scope `{}`, cancelled ({reason}) {:?} ago, still waits for {} task(s): {}",
+            engine.settings.name,
+            engine.settings.warn_after,
+            names.len(),
+            names.join(", ")
+        );
+    }
 }
 
 /// Keeps the grace period of a scope whose future was dropped while its

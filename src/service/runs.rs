@@ -13,7 +13,7 @@ use super::error::ServiceError;
 use super::policy::{Backoff, OnGiveUp, Restart, RestartBudget};
 use crate::cancel::CancellationToken;
 use crate::scope::BoxError;
-use crate::scope::{Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskError};
+use crate::scope::{current_scope, Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskError};
 
 /// A named, long-running piece of work with a restart policy: .NET's
 /// `BackgroundService`, Erlang's supervised child.
@@ -302,6 +302,12 @@ impl Service {
                         retry_in = ?delay,
                         "service failed; restarting after a delay"
                     );
+                    if scope.reports_to_stderr() {
+                        eprintln!(
+                            "taskscope: service `{}` failed (run {attempt}): {error}; restarting in {delay:?}",
+                            self.name
+                        );
+                    }
                     scope.set_status(Some(&format!(
                         "run {attempt} failed; restarting in {delay:?}"
                     )));
@@ -318,6 +324,9 @@ impl Service {
 
     fn give_up(&self, error: ServiceError) -> Result<(), ServiceError> {
         tracing::error!(service = %self.name, error = %error, "service gave up");
+        if current_scope().is_some_and(|scope| scope.reports_to_stderr()) {
+            eprintln!("taskscope: {error}");
+        }
         match self.on_give_up {
             OnGiveUp::FailScope => Err(error),
             OnGiveUp::StopService => Ok(()),
