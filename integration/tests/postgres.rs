@@ -404,6 +404,25 @@ fn is_57014(err: &tokio_postgres::Error) -> bool {
     err.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
 }
 
+/// Runs the short cancellable statement of the cycle tests under `token`;
+/// whether it was cancelled. Any database error fails the test: a stray
+/// cancel would show as one.
+async fn short_statement(
+    client: &(impl PgCancelExt + ?Sized),
+    token: &taskscope::CancellationToken,
+    cycle: i32,
+) -> bool {
+    match client
+        .until_cancelled(token)
+        .query_one("SELECT pg_sleep(0.002)", &[])
+        .await
+    {
+        Ok(_) => false,
+        Err(QueryError::Cancelled(_)) => true,
+        Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_never_reaches_the_next_statement_on_one_client() {
     // A short statement whose token fires before, during or just after it
@@ -413,15 +432,7 @@ async fn a_cancel_never_reaches_the_next_statement_on_one_client() {
     let (mut cancelled, mut retired) = (0, 0);
     for cycle in 0..300 {
         let token = fires_after(moments.next(Duration::from_millis(6)));
-        match client
-            .until_cancelled(&token)
-            .query_one("SELECT pg_sleep(0.002)", &[])
-            .await
-        {
-            Ok(_) => {}
-            Err(QueryError::Cancelled(_)) => cancelled += 1,
-            Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
-        }
+        cancelled += usize::from(short_statement(&client, &token, cycle).await);
         if client.is_closed() {
             // The statement's cancel could not be shown to have landed: the
             // connection was retired rather than risk the next statement.
@@ -457,15 +468,7 @@ async fn a_cancel_never_reaches_the_next_user_of_a_pooled_connection() {
         let token = fires_after(moments.next(Duration::from_millis(5)));
         {
             let connection = pool.get().await.unwrap();
-            match connection
-                .until_cancelled(&token)
-                .query_one("SELECT pg_sleep(0.002)", &[])
-                .await
-            {
-                Ok(_) => {}
-                Err(QueryError::Cancelled(_)) => cancelled += 1,
-                Err(err) => panic!("cycle {cycle}: a cancellable statement failed with {err:?}"),
-            }
+            cancelled += usize::from(short_statement(&**connection, &token, cycle).await);
             retired += usize::from(connection.is_closed());
         }
         let connection = pool.get().await.unwrap();
