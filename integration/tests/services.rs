@@ -99,6 +99,55 @@ async fn a_failed_sync_retries_after_30_s_and_a_good_one_after_5_min() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn every_is_a_fixed_delay_and_at_fixed_rate_counts_from_each_start() {
+    // Runs of 2 s, then one of 7 s, then 2 s again, every 5 s.
+    for fixed_rate in [false, true] {
+        let log = log();
+        let t0 = Instant::now();
+        let result = with_shutdown_after(Duration::from_secs(25), async || {
+            let service = Service::new("report").every(Duration::from_secs(5));
+            let service = if fixed_rate {
+                service.at_fixed_rate()
+            } else {
+                service
+            };
+            service
+                .run(|ctx| {
+                    let log = log.clone();
+                    async move {
+                        push(
+                            &log,
+                            format!("start {} at {}s", ctx.attempt(), t0.elapsed().as_secs()),
+                        );
+                        let took = if ctx.attempt() == 3 { 7 } else { 2 };
+                        tokio::time::sleep(Duration::from_secs(took)).await;
+                        Ok::<_, io::Error>(())
+                    }
+                })
+                .await
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        let expected: &[&str] = if fixed_rate {
+            // 0, 5, 10 (takes 7: ends at 17, past 15, so the next starts at
+            // once), 17, 22.
+            &[
+                "start 1 at 0s",
+                "start 2 at 5s",
+                "start 3 at 10s",
+                "start 4 at 17s",
+                "start 5 at 22s",
+            ]
+        } else {
+            // Each 5 s after the last run ended: 0, 7, 14 (ends at 21), 26
+            // is past the shutdown.
+            &["start 1 at 0s", "start 2 at 7s", "start 3 at 14s"]
+        };
+        assert_eq!(lines(&log), expected, "fixed rate: {fixed_rate}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_shutdown_during_the_delay_exits_at_once() {
     let log = log();
     let t0 = Instant::now();

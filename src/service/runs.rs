@@ -68,6 +68,8 @@ pub struct Service {
     restart: Option<Restart>,
     backoff: Backoff,
     every: Option<Duration>,
+    /// `every` counts from the start of the last run, not its end.
+    at_fixed_rate: bool,
     budget: Option<(u32, Duration)>,
     on_give_up: OnGiveUp,
     pub(crate) drain: Duration,
@@ -91,6 +93,7 @@ impl Service {
             restart: None,
             backoff: Backoff::default(),
             every: None,
+            at_fixed_rate: false,
             budget: None,
             on_give_up: OnGiveUp::FailScope,
             drain: Duration::ZERO,
@@ -114,12 +117,42 @@ impl Service {
     /// Runs the service again `period` after each run that returned `Ok`:
     /// a periodic job. It is a fixed *delay* between the end of one run
     /// and the start of the next (a run of 2 minutes every 5 minutes starts
-    /// every 7), not a schedule: runs never overlap and a slow run never
-    /// causes a burst of catch-up runs. Implies [`Restart::Always`];
+    /// every 7); add [`at_fixed_rate`](Service::at_fixed_rate) for a
+    /// schedule that counts from each start. Either way runs never overlap
+    /// and a slow run never causes a burst of catch-up runs. Implies [`Restart::Always`];
     /// naming another policy as well is an error, reported when the service
     /// is run.
     pub fn every(mut self, period: Duration) -> Self {
         self.every = Some(period);
+        self
+    }
+
+    /// Makes [`every`](Service::every) a fixed *rate*: each run starts
+    /// `period` after the previous run *started* (Java's
+    /// `scheduleAtFixedRate`, a cron-like schedule). A run that takes longer
+    /// than the period is followed by the next at once; the starts it missed
+    /// are skipped, never caught up in a burst, and runs never overlap.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::service::Service;
+    ///
+    /// # async fn report() -> std::io::Result<()> { Ok(()) }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let stop = taskscope::CancellationSource::with_timeout(Duration::from_secs(3600));
+    /// # taskscope::ScopeBuilder::new().parent(&stop.token()).run(async |_s| {
+    /// // A report at the top of every hour, however long each takes.
+    /// Service::new("hourly report")
+    ///     .every(Duration::from_secs(3600))
+    ///     .at_fixed_rate()
+    ///     .run(|_| report())
+    ///     .await
+    /// # }).await.unwrap();
+    /// # }
+    /// ```
+    pub fn at_fixed_rate(mut self) -> Self {
+        self.at_fixed_rate = true;
         self
     }
 
@@ -260,8 +293,13 @@ impl Service {
                     in_a_row = 0;
                     match (self.every, restart) {
                         (Some(period), _) => {
-                            scope.set_status(Some(&format!("next run in {period:?}")));
-                            period
+                            let pause = if self.at_fixed_rate {
+                                period.saturating_sub(began.elapsed())
+                            } else {
+                                period
+                            };
+                            scope.set_status(Some(&format!("next run in {pause:?}")));
+                            pause
                         }
                         (None, Restart::Always) => self.backoff.delay(1),
                         (None, _) => return Ok(()),
