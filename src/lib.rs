@@ -50,7 +50,10 @@
 //!
 //! A scope runs its body in the caller's task, spawns tasks tied to it, and
 //! does not finish before all of them have. The first real failure cancels
-//! the rest; a panic is resumed after everyone has been joined.
+//! the rest; a panic is resumed after everyone has been joined. Tasks are
+//! `'static`, as with `tokio::spawn`: move what they use into them
+//! (`async move`); without the `move`, rustc reports that a borrowed value
+//! "does not live long enough" (E0597).
 //!
 //! ```
 //! use std::time::Duration;
