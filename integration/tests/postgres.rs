@@ -225,6 +225,36 @@ async fn a_query_whose_token_never_fired_keeps_its_connection() {
     assert_eq!(timeout, "0");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_cancel_timeout_sends_nothing_and_max_waits_without_bound() {
+    // ZERO: no cancel request; the statement runs to its end and the
+    // connection is kept (nothing can be on its way).
+    let client = connect().await;
+    let token = fires_after(Duration::from_millis(50));
+    let started = Instant::now();
+    let row = client
+        .until_cancelled(&token)
+        .cancel_timeout(Duration::ZERO)
+        .query_one("SELECT 1 FROM pg_sleep(0.3)", &[])
+        .await
+        .expect("no cancel was sent, so the statement completes");
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert!(token.is_cancelled());
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(!client.is_closed());
+    // MAX: the default behaviour, with no bound on the request or the wait
+    // for the retired connection.
+    let token = fires_after(Duration::from_millis(50));
+    let err = client
+        .until_cancelled(&token)
+        .cancel_timeout(Duration::MAX)
+        .query_one("SELECT pg_sleep(60)", &[])
+        .await
+        .unwrap_err();
+    assert!(err.cancelled().is_some(), "{err:?}");
+    assert!(client.is_closed(), "retired after its cancel request");
+}
+
 /// The .NET walkthrough's endpoint: five slow queries run concurrently in the request's
 /// scope; `cancellable` decides whether they stop on the server.
 fn five_queries(pool: Pool, marker: &'static str, cancellable: bool) -> Router {

@@ -600,6 +600,68 @@ async fn the_shutdown_grace_comes_from_the_scope_the_set_runs_in() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn a_zero_shutdown_grace_fits_nothing_and_max_fits_everything() {
+    for (grace, fits) in [(Duration::ZERO, false), (Duration::MAX, true)] {
+        taskscope::ScopeBuilder::new()
+            .shutdown_grace(grace)
+            .run(async |_root| {
+                Services::new()
+                    .run(async |services| {
+                        services.spawn(
+                            Service::new("slow").grace_period(Duration::MAX),
+                            |_| async { Ok::<_, io::Error>(()) },
+                        );
+                        assert_eq!(services.check_shutdown_budget().is_ok(), fits, "{grace:?}");
+                        Ok(())
+                    })
+                    .await
+            })
+            .await
+            .map_err(taskscope::ScopeError::into_error)
+            .unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_fixed_rate_with_a_zero_period_runs_back_to_back_and_with_max_once() {
+    for (period, expected) in [
+        (
+            Duration::ZERO,
+            &[
+                "start 1 at 0s",
+                "start 2 at 1s",
+                "start 3 at 2s",
+                "start 4 at 3s",
+            ][..],
+        ),
+        (Duration::MAX, &["start 1 at 0s"][..]),
+    ] {
+        let log = log();
+        let t0 = Instant::now();
+        let result = with_shutdown_after(Duration::from_millis(3500), async || {
+            Service::new("report")
+                .every(period)
+                .at_fixed_rate()
+                .run(|ctx| {
+                    let log = log.clone();
+                    async move {
+                        push(
+                            &log,
+                            format!("start {} at {}s", ctx.attempt(), t0.elapsed().as_secs()),
+                        );
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Ok::<_, io::Error>(())
+                    }
+                })
+                .await
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(lines(&log), expected, "period {period:?}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn extreme_set_durations_saturate_and_zero_delays_stop_at_once() {
     let t0 = Instant::now();

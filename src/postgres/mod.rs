@@ -246,15 +246,14 @@ impl<C: GenericClient + Sync + ?Sized> Cancellable<'_, C> {
         // Never send a statement nobody wants any more.
         self.token.check()?;
         let client = self.client.client();
-        let mut watch = CancelWatch::arm(client, &self.token, self.cancel_timeout);
-        let mut timeout_set = false;
-        let result = match self.token.remaining() {
+        let budget = self.token.remaining();
+        let timeout_set = budget.is_some();
+        let watch = CancelWatch::arm(client, &self.token, self.cancel_timeout, timeout_set);
+        let result = match budget {
             None => statement.await,
             Some(budget) => {
                 // The SET is pipelined with the statement (sent before it,
                 // run before it by the server): no round trip of its own.
-                watch.timeout_set();
-                timeout_set = true;
                 let set = format!("SET statement_timeout = {}", statement_timeout_ms(budget));
                 let (set, result) = tokio::join!(client.batch_execute(&set), statement);
                 set.and(result)

@@ -24,10 +24,9 @@
 //!
 //! # Invariants
 //!
-//! 1. `sent` is set before a cancel request can be sent, and read only after
-//!    the registration whose callback sets it has been dropped, which waits
-//!    for a running callback. A `false` read therefore means that no cancel
-//!    request of this statement's will ever be sent.
+//! 1. A cancel request was sent exactly when the `on_cancel` callback that
+//!    sends it ran or is running: `Registration::unregister` returning
+//!    `true` means it never did and never will.
 //! 2. When a cancel request was sent, the retiring statement is queued on
 //!    the connection before the statement returns or its future finishes
 //!    dropping, once more than the request can signal. tokio-postgres sends a
@@ -37,8 +36,6 @@
 //! 3. A `statement_timeout` set for the statement is reset before the
 //!    connection is given anything else, or dies with the retired backend.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -64,8 +61,8 @@ const SIGNALS_PER_REQUEST: usize = 2;
 /// is sent until its cancel is settled (see the module docs).
 pub(super) struct CancelWatch<'c> {
     client: &'c Client,
-    /// Set by the `on_cancel` callback just before it sends the request.
-    sent: Arc<AtomicBool>,
+    /// The callback that sends the request; `None` once disarmed, or if no
+    /// request is ever to be sent.
     registration: Option<Registration>,
     /// The statement runs under a `statement_timeout` of its own.
     timeout_set: bool,
@@ -76,8 +73,14 @@ pub(super) struct CancelWatch<'c> {
 impl<'c> CancelWatch<'c> {
     /// Sends a cancel request for `client`'s running statement when `token`
     /// fires (none if `timeout` is zero), until the watch settles or drops.
-    pub(super) fn arm(client: &'c Client, token: &CancellationToken, timeout: Duration) -> Self {
-        let sent = Arc::new(AtomicBool::new(false));
+    /// `timeout_set`: the statement runs under a `statement_timeout` of its
+    /// own.
+    pub(super) fn arm(
+        client: &'c Client,
+        token: &CancellationToken,
+        timeout: Duration,
+        timeout_set: bool,
+    ) -> Self {
         let registration = (!timeout.is_zero()).then(|| {
             let request = CancelRequest {
                 cancel: client.cancel_token(),
@@ -85,30 +88,21 @@ impl<'c> CancelWatch<'c> {
                 runtime: tokio::runtime::Handle::try_current().ok(),
                 timeout,
             };
-            let sent = Arc::clone(&sent);
-            token.on_cancel(move |_| {
-                sent.store(true, Ordering::SeqCst);
-                request.send();
-            })
+            token.on_cancel(move |_| request.send())
         });
         CancelWatch {
             client,
-            sent,
             registration,
-            timeout_set: false,
+            timeout_set,
             settled: false,
         }
     }
 
-    /// The statement is about to run under a `statement_timeout` of its own.
-    pub(super) fn timeout_set(&mut self) {
-        self.timeout_set = true;
-    }
-
     /// Stops sending cancels; true if one was sent (invariant 1).
     fn disarm(&mut self) -> bool {
-        drop(self.registration.take()); // waits for a running callback
-        self.sent.load(Ordering::SeqCst)
+        self.registration
+            .take()
+            .is_some_and(|registration| !registration.unregister())
     }
 
     /// Settles the statement's cancel once its outcome has arrived: retires

@@ -150,34 +150,24 @@ impl Engine {
         })
     }
 
+    /// This scope and the scopes that join it, nearest first: a walk up the
+    /// owners, iterative at any depth.
+    fn lineage(&self) -> impl Iterator<Item = &Engine> {
+        std::iter::successors(Some(self), |engine| engine.parent.as_deref())
+    }
+
     /// The shutdown grace of the nearest scope, from this one up, that set
-    /// one (a loop up the owners: iterative at any depth).
+    /// one.
     pub(crate) fn shutdown_grace(&self) -> Option<Duration> {
-        let mut engine = self;
-        loop {
-            if let Some(grace) = engine.settings.shutdown_grace {
-                return Some(grace);
-            }
-            engine = engine.parent.as_deref()?;
-        }
+        self.lineage()
+            .find_map(|engine| engine.settings.shutdown_grace)
     }
 
     /// Whether a report about this scope also goes to stderr: a scope here
     /// or above asked for it, and no `tracing` subscriber is installed.
     pub(crate) fn reports_to_stderr(&self) -> bool {
-        if tracing::dispatcher::has_been_set() {
-            return false;
-        }
-        let mut engine = self;
-        loop {
-            if engine.settings.stderr_reports {
-                return true;
-            }
-            match engine.parent.as_deref() {
-                Some(parent) => engine = parent,
-                None => return false,
-            }
-        }
+        !tracing::dispatcher::has_been_set()
+            && self.lineage().any(|engine| engine.settings.stderr_reports)
     }
 
     pub(crate) fn token(&self) -> CancellationToken {
