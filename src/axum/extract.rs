@@ -9,8 +9,7 @@ use ::axum::http::StatusCode;
 use ::axum::response::{IntoResponse, Response};
 
 use crate::cancel::CancellationToken;
-use crate::scope::BoxError;
-use crate::scope::{ScopeClosed, ScopeHandle};
+use crate::scope::{BoxError, ScopeClosed, ScopeHandle};
 
 /// The request's scope, as a handler parameter: spawn work that must stop
 /// when the request does. It dereferences to a [`ScopeHandle`], so it has

@@ -24,8 +24,7 @@ use tower_service::Service;
 use super::extract::RequestScope;
 use crate::cancel::{CancelReason, CancellationToken};
 use crate::remote::{reason_to_wire, CallerDeadline, Inbound, Refusal, REASON_HEADER};
-use crate::scope::BoxError;
-use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
+use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A [tower layer](tower_layer::Layer) that runs every request in its own
 /// [`Scope`](crate::Scope), nested in the scope the layer was created in.

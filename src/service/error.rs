@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancelled;
-use crate::scope::TaskError;
-
-use crate::scope::BoxError;
+use crate::scope::{BoxError, TaskError};
 
 /// Why a service gave up, or why starting one failed.
 #[derive(Debug)]

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use super::error::ServiceError;
 use super::policy::{Backoff, OnGiveUp, Restart, RestartBudget};
 use crate::cancel::CancellationToken;
-use crate::scope::BoxError;
-use crate::scope::{current_scope, Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskError};
+use crate::scope::{
+    current_scope, BoxError, Ready, Scope, ScopeBuilder, ScopeError, ScopeHandle, TaskError,
+};
 
 /// A named, long-running piece of work with a restart policy: .NET's
 /// `BackgroundService`, Erlang's supervised child.

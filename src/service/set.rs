@@ -22,9 +22,9 @@ use super::error::ServiceError;
 use super::readiness::Readiness;
 use super::runs::{Service, ServiceContext, Shared};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
-use crate::scope::BoxError;
 use crate::scope::{
-    current_scope, Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError, TaskError,
+    current_scope, BoxError, Policy, Scope, ScopeBuilder, ScopeError, ScopeHandle, StartError,
+    TaskError,
 };
 
 /// Options for a set of services, then [`run`](Services::run) to start them.

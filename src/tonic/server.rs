@@ -15,8 +15,7 @@ use tower_service::Service;
 use super::status::status_from_cancelled;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 use crate::remote::{CallerDeadline, Inbound, Refusal};
-use crate::scope::BoxError;
-use crate::scope::{current_scope, AnyScope, ScopeBuilder, ScopeError, ScopeHandle};
+use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// A tower layer for tonic servers that runs every call in its own scope
 /// with the caller's `grpc-timeout` as its deadline; see the
