@@ -9,6 +9,15 @@
 //! still running then are aborted. A second signal aborts at once. Halfway
 //! through the grace period, and on SIGQUIT at any time, the live task tree
 //! is printed to stderr: what the shutdown is waiting on.
+//!
+//! # Exit codes
+//!
+//! | code | when |
+//! |---|---|
+//! | 0 | `main` returned `Ok`, also after a graceful shutdown |
+//! | 1 | `main` returned an error (printed to stderr), or a task failed it |
+//! | 2 | shutdown was requested and the grace period ran out: what was still running was aborted |
+//! | 130 | a second shutdown signal arrived: everything was aborted at once (128 + SIGINT, as shells report it) |
 
 use std::fmt;
 use std::future::Future;
@@ -19,8 +28,8 @@ use crate::cancel::{CancelReason, CancellationSource, Cancelled};
 use crate::scope::{ScopeBuilder, ScopeError, TaskError};
 
 /// The exit codes of a process run by [`run_main`] (and so by
-/// `#[taskscope::main]`).
-pub mod exit_code {
+/// `#[taskscope::main]`), listed in the [module docs](self).
+pub(crate) mod exit_code {
     /// `main` returned `Ok` (also after a graceful shutdown).
     pub const SUCCESS: u8 = 0;
     /// `main` returned an error (printed to stderr), or a task failed it.
@@ -35,6 +44,7 @@ pub mod exit_code {
 
 /// The grace period `#[taskscope::main]` gives a shutdown unless told
 /// otherwise: 30 s, as .NET's `HostOptions.ShutdownTimeout`.
+#[doc(hidden)]
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The error type of the root scope: the application's own error, or the
@@ -94,7 +104,8 @@ impl<E: fmt::Debug + Send + 'static> MainResult for Result<(), E> {
 
 /// Runs `main` as the body of a root scope on `runtime`, shutting down on
 /// SIGINT / SIGTERM with `grace` to finish, and returns the exit code (see
-/// [`exit_code`]). This is what `#[taskscope::main]` expands to.
+/// [the exit codes](self#exit-codes)). This is what `#[taskscope::main]`
+/// expands to.
 ///
 /// ```no_run
 /// use std::time::Duration;

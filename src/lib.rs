@@ -171,7 +171,7 @@ pub mod service;
 
 pub use cancel::{
     CancelReason, CancellationSource, CancellationToken, Cancelled, DropGuard, Registration,
-    RunUntilCancelled, RunUntilCancelledOwned, WaitForCancellation, WaitForCancellationOwned,
+    RunUntilCancelled, WaitForCancellation,
 };
 
 /// The live task tree, as data: what [`tree()`] returns (its
@@ -184,8 +184,7 @@ pub mod tree {
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, BoxError,
     JoinTask, Policy, RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError,
-    ScopeHandle, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet, WaitingTaskBuilder,
-    DEFAULT_WARN_AFTER,
+    ScopeHandle, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -375,15 +374,14 @@ pub use taskscope_macros::scope;
 ///
 /// Options (all optional): `flavor = "multi_thread"` (default) or
 /// `"current_thread"`, `worker_threads = N`, and `shutdown_grace = "30s"`
-/// (also `"500ms"`, `"2m"`; default [`host::DEFAULT_SHUTDOWN_GRACE`], .NET's
+/// (also `"500ms"`, `"2m"`; default 30 s, .NET's
 /// `HostOptions.ShutdownTimeout`). Tasks still running when the grace
 /// period ends are aborted; a second signal aborts at once.
 ///
 /// `main` may return `()` or `Result<(), E: Debug>`. The process exits with
-/// [`host::exit_code::SUCCESS`] (0, also after a graceful shutdown),
-/// [`host::exit_code::FAILURE`] (1, an error; printed to stderr),
-/// [`host::exit_code::ABORTED`] (2, the grace period ran out) or
-/// [`host::exit_code::INTERRUPTED`] (130, a second signal).
+/// 0 (also after a graceful shutdown), 1 (an error; printed to stderr),
+/// 2 (the grace period ran out) or 130 (a second signal); see
+/// [the exit codes](host#exit-codes).
 ///
 /// ```no_run
 /// use taskscope::Cancelled;
@@ -456,6 +454,8 @@ pub mod __private {
     //! Used by the macros' expansions; not part of the API.
     #[cfg(feature = "host")]
     pub use crate::host::run_test;
+    #[cfg(feature = "host")]
+    pub use crate::host::DEFAULT_SHUTDOWN_GRACE;
     pub use tokio;
 }
 

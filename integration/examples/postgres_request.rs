@@ -26,8 +26,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use deadpool_postgres::Pool;
-use taskscope::axum::{RequestScope, RequestScopeLayer};
 use taskscope::postgres::PgCancelExt;
+use taskscope::remote::{RequestScope, RequestScopes};
 use taskscope::BoxError;
 use taskscope::{CancellationSource, ScopeError};
 use tokio::net::TcpListener;
@@ -84,15 +84,15 @@ async fn case(db: &pg::PgServer, app: App, timeout: Option<Duration>, hang_up: b
         let stop = stop.token();
         tokio::spawn(async move {
             taskscope::scope(async |_s| {
-                let mut layer = RequestScopeLayer::new();
+                let mut requests = RequestScopes::new();
                 if let Some(timeout) = timeout {
-                    layer = layer.timeout(timeout);
+                    requests = requests.timeout(timeout);
                 }
                 let router = Router::new()
                     .route("/report", get(report))
                     .with_state(Arc::new(app));
                 taskscope::axum::serve(listener, router)
-                    .requests(layer)
+                    .requests(requests)
                     .shutdown_on(&stop)
                     .into_future()
                     .await

@@ -15,7 +15,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use taskscope::axum::RequestScope;
+use taskscope::remote::RequestScope;
 use taskscope::BoxError;
 use taskscope::{CancelReason, CancellationSource, CancellationToken};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,7 +92,7 @@ async fn a_client_that_disconnects_cancels_the_request_and_its_cleanup_runs() {
             }
         }),
     );
-    let (addr, stop, server) = start(app, taskscope::axum::DEFAULT_DRAIN_PERIOD).await;
+    let (addr, stop, server) = start(app, Duration::from_secs(10)).await;
 
     let mut client = Client::connect(addr).await;
     let request = tokio::spawn(async move {
@@ -153,7 +153,7 @@ async fn a_normal_request_completes_after_its_work_and_cancels_nothing() {
             }
         }),
     );
-    let (addr, stop, server) = start(app, taskscope::axum::DEFAULT_DRAIN_PERIOD).await;
+    let (addr, stop, server) = start(app, Duration::from_secs(10)).await;
 
     let mut client = Client::connect(addr).await;
     let (status, body) = client.get("/summary/7").await;
@@ -326,7 +326,9 @@ async fn a_request_past_its_timeout_answers_504() {
                     "too late"
                 }),
             )
-            .layer(taskscope::axum::RequestScopeLayer::new().timeout(Duration::from_secs(30)));
+            .layer(taskscope::axum::RequestScopeLayer::from(
+                taskscope::remote::RequestScopes::new().timeout(Duration::from_secs(30)),
+            ));
         let (status, body) = call(&mut app, "/").await;
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(body, "the request timed out");
@@ -340,9 +342,11 @@ async fn a_request_past_its_timeout_answers_504() {
 async fn zero_and_max_durations_on_the_request_layer_mean_at_once_and_never() {
     taskscope::scope(async |_s| {
         let layer = |timeout, grace| {
-            taskscope::axum::RequestScopeLayer::new()
-                .timeout(timeout)
-                .grace_period(grace)
+            taskscope::axum::RequestScopeLayer::from(
+                taskscope::remote::RequestScopes::new()
+                    .timeout(timeout)
+                    .grace_period(grace),
+            )
         };
         let mut at_once = Router::new()
             .route("/", get(|| async { "ok" }))

@@ -98,11 +98,11 @@ async fn a_300_ms_budget_stops_all_three_services_at_the_deadline() {
         assert!(a <= Duration::from_millis(300), "{a:?}");
         assert!(a > b && b > c, "A {a:?}, B {b:?}, C {c:?}");
         assert!(
-            a - b >= taskscope::remote::DEFAULT_MARGIN,
+            a - b >= taskscope::remote::Outbound::http().margin_value(),
             "A {a:?}, B {b:?}"
         );
         assert!(
-            b - c >= taskscope::remote::DEFAULT_MARGIN,
+            b - c >= taskscope::remote::Outbound::http().margin_value(),
             "B {b:?}, C {c:?}"
         );
 

@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use taskscope::tonic::{status_from_cancelled, GrpcScopeLayer};
+use taskscope::tonic::GrpcScopeLayer;
 use taskscope::{CancelReason, Cancelled};
 use tokio::net::TcpListener;
 
@@ -141,7 +141,7 @@ async fn against_waiting_server<T: Send + 'static>(
             let token = taskscope::token();
             token.cancelled().await;
             let reason = token.reason().unwrap_or(CancelReason::requested());
-            Err(status_from_cancelled(&Cancelled::new(reason)))
+            Err(tonic::Status::from(Cancelled::new(reason)))
         });
         s.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);

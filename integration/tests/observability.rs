@@ -252,14 +252,16 @@ async fn a_request_logs_the_budget_it_received_and_why_it_stopped() {
     use axum::http::Request;
     use axum::routing::get;
     use taskscope::axum::RequestScopeLayer;
-    use taskscope::remote::Inbound;
+    use taskscope::remote::{Inbound, RequestScopes};
     use tower_service::Service;
 
     let capture = Capture::default();
     let _guard = capture.install();
     let mut app = axum::Router::new()
         .route("/", get(|| async { std::future::pending::<()>().await }))
-        .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
+        .layer(RequestScopeLayer::from(
+            RequestScopes::new().deadline_from(Inbound::http()),
+        ));
 
     let request = |budget: &str| {
         Request::get("/")

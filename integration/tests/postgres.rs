@@ -14,8 +14,9 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use deadpool_postgres::Pool;
-use taskscope::axum::{RequestScope, RequestScopeLayer};
+use taskscope::axum::RequestScopeLayer;
 use taskscope::postgres::{PgCancelExt, QueryError};
+use taskscope::remote::RequestScope;
 use taskscope::BoxError;
 use taskscope::{CancelReason, CancellationSource, Cancelled};
 

@@ -5,11 +5,22 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskscope::remote::{
-    budget_millis, grpc_timeout, parse_budget_millis, parse_grpc_timeout, reason_from_wire,
-    reason_to_wire, Inbound, InboundBudget, WireError,
-};
+use taskscope::remote::{Inbound, Outbound, Refusal, WireError};
 use taskscope::CancelReason;
+
+// The formats, without a server's maximum or minimum.
+fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
+    Inbound::grpc().parse(value)
+}
+fn parse_budget_millis(value: &[u8]) -> Result<Duration, WireError> {
+    Inbound::http().parse(value)
+}
+fn grpc_timeout(budget: Duration) -> String {
+    Outbound::grpc().encode(budget)
+}
+fn budget_millis(budget: Duration) -> String {
+    Outbound::http().encode(budget)
+}
 
 fn unit_length(unit: u8) -> Duration {
     match unit {
@@ -30,7 +41,7 @@ proptest! {
     fn no_input_makes_a_parser_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
         let _ = parse_grpc_timeout(&bytes);
         let _ = parse_budget_millis(&bytes);
-        let _ = reason_from_wire(&bytes);
+        let _ = CancelReason::from_wire(&bytes);
         let _ = Inbound::http().max(Duration::from_secs(30)).read(Some(&bytes));
         let _ = Inbound::grpc().min(Duration::MAX).read(Some(&bytes));
     }
@@ -76,10 +87,10 @@ proptest! {
     #[test]
     fn inbound_clamps_and_expires(millis in any::<u64>()) {
         let inbound = Inbound::http().max(Duration::from_secs(30)).min(Duration::from_millis(5));
-        let read = inbound.read(Some(millis.to_string().as_bytes())).unwrap();
+        let read = inbound.read(Some(millis.to_string().as_bytes()));
         let expected = match Duration::from_millis(millis) {
-            budget if budget <= Duration::from_millis(5) => InboundBudget::Expired,
-            budget => InboundBudget::Within(budget.min(Duration::from_secs(30))),
+            budget if budget <= Duration::from_millis(5) => Err(Refusal::Expired(CancelReason::RemoteDeadline)),
+            budget => Ok(Some(budget.min(Duration::from_secs(30)))),
         };
         prop_assert_eq!(read, expected);
     }
@@ -105,8 +116,11 @@ fn huge_values_are_handled() {
         })
     );
     let no_header = Inbound::http().read(None);
-    assert_eq!(no_header, Ok(InboundBudget::Unbounded));
-    assert_eq!(Inbound::http().read(Some(b"0")), Ok(InboundBudget::Expired));
+    assert_eq!(no_header, Ok(None));
+    assert_eq!(
+        Inbound::http().read(Some(b"0")),
+        Err(Refusal::Expired(CancelReason::RemoteDeadline))
+    );
 }
 
 #[test]
@@ -118,34 +132,34 @@ fn every_reason_survives_the_wire_as_its_kind() {
         CancelReason::ClientDisconnected,
         CancelReason::requested(),
     ] {
-        let back = reason_from_wire(reason_to_wire(&reason).as_bytes()).unwrap();
+        let back = CancelReason::from_wire(reason.to_wire().as_bytes()).unwrap();
         assert_eq!(back, reason);
     }
-    let sibling = reason_from_wire(reason_to_wire(&CancelReason::sibling_failed("x")).as_bytes());
+    let sibling = CancelReason::from_wire(CancelReason::sibling_failed("x").to_wire().as_bytes());
     assert!(matches!(sibling, Ok(CancelReason::Requested(Some(_)))));
     let inherited = CancelReason::Ancestor(std::sync::Arc::new(CancelReason::RemoteDeadline));
-    assert_eq!(reason_to_wire(&inherited), "deadline");
-    assert!(reason_from_wire(b"").is_err());
+    assert_eq!(inherited.to_wire(), "deadline");
+    assert!(CancelReason::from_wire(b"").is_err());
 }
 
 #[tokio::test(start_paused = true)]
 async fn extreme_durations_in_the_policies() {
-    use taskscope::remote::{CallerDeadline, Outbound};
-    use taskscope::{CancellationSource, CancellationToken};
+    use taskscope::remote::RequestScopes;
+    use taskscope::CancellationSource;
 
     // A maximum of zero leaves nothing: expired. A maximum of MAX clamps
     // nothing; a minimum of MAX expires everything.
     assert_eq!(
         Inbound::http().max(Duration::ZERO).read(Some(b"500")),
-        Ok(InboundBudget::Expired)
+        Err(Refusal::Expired(CancelReason::RemoteDeadline))
     );
     assert_eq!(
         Inbound::http().max(Duration::MAX).read(Some(b"500")),
-        Ok(InboundBudget::Within(Duration::from_millis(500)))
+        Ok(Some(Duration::from_millis(500)))
     );
     assert_eq!(
         Inbound::grpc().min(Duration::MAX).read(Some(b"99999999H")),
-        Ok(InboundBudget::Expired)
+        Err(Refusal::Expired(CancelReason::RemoteDeadline))
     );
 
     // A margin of MAX spends any budget; of zero, sends all of it.
@@ -161,10 +175,19 @@ async fn extreme_durations_in_the_policies() {
         Ok(Some("1000".to_owned()))
     );
 
-    // A budget too large for the clock never fires; zero fires at once.
-    let forever = CallerDeadline::start(Duration::MAX, &CancellationToken::none());
-    tokio::time::sleep(Duration::from_secs(86_400 * 365)).await;
-    assert!(!forever.token().is_cancelled());
-    let now = CallerDeadline::start(Duration::ZERO, &CancellationToken::none());
-    assert!(now.token().is_cancelled());
+    // A budget too large for the clock never fires; zero is refused.
+    let scopes = RequestScopes::new().deadline_from(Inbound::http());
+    let u64_max_ms = u64::MAX.to_string();
+    let forever = scopes.open(
+        "forever",
+        Some(u64_max_ms.as_bytes()),
+        |_| async {
+            tokio::time::sleep(Duration::from_secs(86_400 * 365)).await;
+            taskscope::token().is_cancelled()
+        },
+        |_| true,
+    );
+    assert!(!forever.await);
+    let zero = scopes.open("zero", Some(b"0"), |_| async { "ran" }, |_| "refused");
+    assert_eq!(zero.await, "refused");
 }

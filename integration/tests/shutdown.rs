@@ -1,7 +1,7 @@
 //! `#[taskscope::main]` in a real process: the example binaries are
 //! started as child processes and sent SIGINT. Checks the graceful path,
 //! the abort after the grace period, and the abort on a second signal, with
-//! the documented exit codes (`taskscope::host::exit_code`).
+//! the documented exit codes (0 success, 1 failure, 2 aborted, 130 interrupted).
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use taskscope::host::exit_code;
+// The exit codes `#[taskscope::main]` documents.
+const SUCCESS: i32 = 0;
+const FAILURE: i32 = 1;
+const ABORTED: i32 = 2;
+const INTERRUPTED: i32 = 130;
 
 /// `target/<profile>/examples/<name>`. A full `cargo test` builds the
 /// examples; when only this test was built, build the one it needs.
@@ -123,7 +127,7 @@ fn sigint_shuts_the_host_down_gracefully_within_the_grace_period() {
     host.wait_for("worker: step 1");
     host.interrupt();
     let (code, took, output) = host.exit();
-    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert_eq!(code, SUCCESS, "{output:#?}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     for line in [
         "metrics: cleanup done",
@@ -143,7 +147,7 @@ fn task_ignoring_cancellation_is_aborted_after_the_grace_period() {
     probe.wait_for("ready");
     probe.interrupt();
     let (code, took, output) = probe.exit();
-    assert_eq!(code, i32::from(exit_code::ABORTED), "{output:#?}");
+    assert_eq!(code, ABORTED, "{output:#?}");
     // 300 ms grace, generous bounds either side.
     assert!(took >= Duration::from_millis(250), "took {took:?}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
@@ -173,7 +177,7 @@ fn second_sigint_aborts_at_once() {
     probe.wait_for("shutdown requested");
     probe.interrupt();
     let (code, _took, output) = probe.exit();
-    assert_eq!(code, i32::from(exit_code::INTERRUPTED), "{output:#?}");
+    assert_eq!(code, INTERRUPTED, "{output:#?}");
     assert!(
         output.iter().any(|l| l.contains("second shutdown signal")),
         "{output:#?}"
@@ -195,7 +199,7 @@ fn sigquit_prints_the_task_tree_and_keeps_running() {
     probe.interrupt();
     probe.wait_for("shutdown requested");
     let (code, _took, output) = probe.exit();
-    assert_eq!(code, i32::from(exit_code::ABORTED), "{output:#?}");
+    assert_eq!(code, ABORTED, "{output:#?}");
     // The abort names what the shutdown was waiting on.
     assert!(
         output
@@ -239,7 +243,7 @@ fn sigint_drains_the_axum_server_and_exits_cleanly() {
         "unexpected response: {response:?}"
     );
     let (code, _took, output) = server.exit();
-    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert_eq!(code, SUCCESS, "{output:#?}");
     assert!(
         output.iter().any(|l| l.contains("server: stopped")),
         "{output:#?}"
@@ -255,7 +259,7 @@ fn sigint_during_a_sync_cancels_it_and_exits_0() {
     service.wait_for("sync 2: started");
     service.interrupt();
     let (code, _took, output) = service.exit();
-    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert_eq!(code, SUCCESS, "{output:#?}");
     for line in ["sync 2: cancelled", "stopped cleanly"] {
         assert!(
             output.iter().any(|l| l.contains(line)),
@@ -272,7 +276,7 @@ fn sigint_stops_dependent_services_in_reverse_order() {
     services.wait_for("ready: http://127.0.0.1");
     services.interrupt();
     let (code, _took, output) = services.exit();
-    assert_eq!(code, i32::from(exit_code::SUCCESS), "{output:#?}");
+    assert_eq!(code, SUCCESS, "{output:#?}");
     let at = |text: &str| {
         output
             .iter()
@@ -295,7 +299,7 @@ fn sigint_stops_dependent_services_in_reverse_order() {
 fn a_spent_restart_budget_exits_non_zero() {
     let services = Running::start("services", &["exhaust"]);
     let (code, _took, output) = services.exit();
-    assert_eq!(code, i32::from(exit_code::FAILURE), "{output:#?}");
+    assert_eq!(code, FAILURE, "{output:#?}");
     assert!(
         output.iter().any(|l| l.contains("worker: run 4 failed")),
         "three restarts, then it gave up: {output:#?}"

@@ -166,7 +166,8 @@ fn many_requests_through_a_long_lived_server_scope_return_their_memory() {
     use axum::http::Request;
     use axum::routing::get;
     use futures_util::FutureExt;
-    use taskscope::axum::{RequestScope, RequestScopeLayer};
+    use taskscope::axum::RequestScopeLayer;
+    use taskscope::remote::RequestScope;
     use taskscope::BoxError;
     use tower_service::Service;
 

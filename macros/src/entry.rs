@@ -209,7 +209,7 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<T
             }
             let grace = match options.grace_millis {
                 Some(ms) => quote!(::core::time::Duration::from_millis(#ms)),
-                None => quote!(::taskscope::host::DEFAULT_SHUTDOWN_GRACE),
+                None => quote!(::taskscope::__private::DEFAULT_SHUTDOWN_GRACE),
             };
             quote! {
                 #(#attrs)*

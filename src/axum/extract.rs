@@ -1,7 +1,6 @@
 //! Extractors: the request's scope and token as handler parameters.
 
 use std::fmt;
-use std::ops::Deref;
 
 use ::axum::extract::FromRequestParts;
 use ::axum::http::request::Parts;
@@ -9,28 +8,17 @@ use ::axum::http::StatusCode;
 use ::axum::response::{IntoResponse, Response};
 
 use crate::cancel::CancellationToken;
-use crate::scope::{BoxError, ScopeClosed, ScopeHandle};
+use crate::remote::RequestScope;
+use crate::scope::ScopeClosed;
 
-/// The request's scope, as a handler parameter: spawn work that must stop
-/// when the request does. It dereferences to a [`ScopeHandle`], so it has
-/// its `spawn` methods and [`token`](crate::AnyScope::token).
-///
-/// The request's response is sent only once every task spawned here has
-/// finished; if the client disconnects first, the tasks are cancelled (with
-/// [`CancelReason::ClientDisconnected`](crate::CancelReason::ClientDisconnected))
-/// and the server's scope joins them.
-///
-/// A `RequestScope` kept after its response was sent refers to a finished
-/// scope: its verbs ([`spawn`](ScopeHandle::spawn) and the others) return
-/// [`ScopeClosed`](crate::ScopeClosed).
-///
-/// # Examples
+/// The request's [`RequestScope`] as a handler parameter: spawn work that
+/// must stop when the request does.
 ///
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};
-/// use taskscope::axum::{RequestScope, RequestScopeLayer};
-/// use taskscope::BoxError;
-/// use taskscope::ScopeClosed;
+/// use taskscope::axum::RequestScopeLayer;
+/// use taskscope::remote::RequestScope;
+/// use taskscope::{BoxError, ScopeClosed};
 /// use tower_service::Service;
 ///
 /// async fn summary(scope: RequestScope) -> Result<String, ScopeClosed> {
@@ -53,31 +41,6 @@ use crate::scope::{BoxError, ScopeClosed, ScopeHandle};
 /// # }).await.unwrap();
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct RequestScope {
-    scope: ScopeHandle<BoxError>,
-}
-
-impl RequestScope {
-    pub(super) fn new(scope: ScopeHandle<BoxError>) -> Self {
-        RequestScope { scope }
-    }
-}
-
-impl Deref for RequestScope {
-    type Target = ScopeHandle<BoxError>;
-
-    fn deref(&self) -> &ScopeHandle<BoxError> {
-        &self.scope
-    }
-}
-
-impl fmt::Debug for RequestScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequestScope").field(&self.scope).finish()
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for RequestScope {
     type Rejection = MissingRequestScope;
 

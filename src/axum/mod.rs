@@ -2,7 +2,9 @@
 //! `HttpContext.RequestAborted` for Rust.
 //!
 //! * [`RequestScopeLayer`] gives every request its own [`Scope`](crate::Scope),
-//!   nested in the scope that owns the server. The handler runs as the scope's
+//!   nested in the scope that owns the server: an adapter over
+//!   [`RequestScopes`](crate::remote::RequestScopes), the core the `tonic`
+//!   layer shares. The handler runs as the scope's
 //!   body, so [`taskscope::token()`](crate::token) is the request's token and
 //!   scopes opened in the handler belong to the request.
 //! * The request's token fires with [`CancelReason::ClientDisconnected`] when
@@ -13,7 +15,8 @@
 //!   running: a request that completes waits for it before its response is
 //!   sent; a request that was dropped leaves it to the server's scope, which
 //!   joins it before [`serve`] returns.
-//! * The extractors [`RequestScope`] and [`CancellationToken`] hand the
+//! * The extractors [`RequestScope`](crate::remote::RequestScope) and
+//!   [`CancellationToken`] hand the
 //!   request's scope and token to a handler, the way ASP.NET Core binds a
 //!   `CancellationToken` parameter.
 //! * [`serve`] runs a router in a scope of its own, tied to the enclosing
@@ -60,7 +63,7 @@ mod layer;
 mod probes;
 mod serve;
 
-pub use extract::{MissingRequestScope, RequestScope};
-pub use layer::{RequestScopeLayer, RequestScopeService, ResponseFuture};
+pub use extract::MissingRequestScope;
+pub use layer::{RequestScopeLayer, RequestScopeService};
 pub use probes::probes;
-pub use serve::{serve, Serve, DEFAULT_DRAIN_PERIOD};
+pub use serve::{serve, Serve};

@@ -12,11 +12,12 @@ use ::axum::Router;
 
 use super::RequestScopeLayer;
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
-use crate::scope::{ScopeBuilder, ScopeError};
+use crate::remote::RequestScopes;
+use crate::scope::{current_scope, ScopeBuilder, ScopeError};
 
 /// How long requests in flight when shutdown begins may keep running before
 /// their tokens fire, unless [`Serve::drain_period`] says otherwise.
-pub const DEFAULT_DRAIN_PERIOD: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_DRAIN_PERIOD: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` inside a scope named `http server`, giving
 /// each request a scope of its own ([`RequestScopeLayer`] is added for you).
@@ -60,7 +61,7 @@ pub fn serve<L>(listener: L, router: Router) -> Serve<L> {
         router,
         shutdown: None,
         drain: DEFAULT_DRAIN_PERIOD,
-        layer: None,
+        requests: None,
     }
 }
 
@@ -68,7 +69,7 @@ pub fn serve<L>(listener: L, router: Router) -> Serve<L> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use taskscope::axum::RequestScopeLayer;
+/// use taskscope::remote::RequestScopes;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
@@ -76,7 +77,7 @@ pub fn serve<L>(listener: L, router: Router) -> Serve<L> {
 /// let result = taskscope::scope(async |s| {
 ///     let server = taskscope::axum::serve(listener, axum::Router::new())
 ///         .drain_period(Duration::from_secs(2))
-///         .requests(RequestScopeLayer::new().timeout(Duration::from_secs(30)));
+///         .requests(RequestScopes::new().timeout(Duration::from_secs(30)));
 ///     s.cancel(); // stops the server: it is a scope of `s`
 ///     server.await
 /// })
@@ -91,7 +92,7 @@ pub struct Serve<L> {
     router: Router,
     shutdown: Option<CancellationToken>,
     drain: Duration,
-    layer: Option<RequestScopeLayer>,
+    requests: Option<RequestScopes>,
 }
 
 impl<L> Serve<L> {
@@ -114,7 +115,7 @@ impl<L> Serve<L> {
     }
 
     /// How long requests in flight when shutdown begins may run before
-    /// their tokens fire; [`DEFAULT_DRAIN_PERIOD`] by default. Zero cancels
+    /// their tokens fire; 10 s by default. Zero cancels
     /// them at once.
     ///
     /// ```
@@ -133,9 +134,10 @@ impl<L> Serve<L> {
         self
     }
 
-    /// Options for the request scopes: [`grace_period`](RequestScopeLayer::grace_period)
-    /// and [`timeout`](RequestScopeLayer::timeout). (Their owner and parent
-    /// are set by the server.)
+    /// Options for the request scopes: a [`timeout`](RequestScopes::timeout),
+    /// the caller's deadline ([`deadline_from`](RequestScopes::deadline_from)),
+    /// a [`grace_period`](RequestScopes::grace_period). (Their owner and
+    /// parent are set by the server.)
     ///
     /// ```
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -144,14 +146,14 @@ impl<L> Serve<L> {
     /// # let _guard = rt.enter();
     /// # let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     /// use std::time::Duration;
-    /// use taskscope::axum::RequestScopeLayer;
+    /// use taskscope::remote::RequestScopes;
     ///
     /// let server = taskscope::axum::serve(listener, axum::Router::new())
-    ///     .requests(RequestScopeLayer::new().timeout(Duration::from_secs(30)));
+    ///     .requests(RequestScopes::new().timeout(Duration::from_secs(30)));
     /// # drop(server);
     /// ```
-    pub fn requests(mut self, layer: RequestScopeLayer) -> Self {
-        self.layer = Some(layer);
+    pub fn requests(mut self, scopes: RequestScopes) -> Self {
+        self.requests = Some(scopes);
         self
     }
 }
@@ -161,7 +163,7 @@ impl<L> Debug for Serve<L> {
         f.debug_struct("Serve")
             .field("shutdown", &self.shutdown)
             .field("drain", &self.drain)
-            .field("requests", &self.layer)
+            .field("requests", &self.requests)
             .finish_non_exhaustive()
     }
 }
@@ -199,11 +201,12 @@ where
         // The requests' parent: not linked to `stop`, so requests outlive
         // the start of shutdown by the drain period.
         let requests = CancellationSource::new();
-        let layer = self
-            .layer
-            .unwrap_or_default()
-            .into_owned_by_current(&requests.token());
-        let app = self.router.layer(layer);
+        let mut scopes = self.requests.unwrap_or_default().parent(&requests.token());
+        // This is the server's scope body: its requests nest here.
+        if let Some(server) = current_scope() {
+            scopes = scopes.within(&server);
+        }
+        let app = self.router.layer(RequestScopeLayer::from(scopes));
         let server = ::axum::serve(self.listener, app)
             .with_graceful_shutdown(stop.token().cancelled_owned())
             .into_future();

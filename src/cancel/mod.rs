@@ -25,6 +25,6 @@ pub use reason::{CancelReason, Cancelled};
 pub use registration::Registration;
 pub use source::{CancellationSource, DropGuard};
 pub use token::CancellationToken;
-pub use until::{RunUntilCancelled, RunUntilCancelledOwned};
+pub use until::RunUntilCancelled;
 pub(crate) use wait::CancelWatch;
-pub use wait::{WaitForCancellation, WaitForCancellationOwned};
+pub use wait::WaitForCancellation;

@@ -12,8 +12,8 @@ use super::deadline;
 use super::node::{Handler, Node};
 use super::reason::{CancelReason, Cancelled};
 use super::registration::Registration;
-use super::until::{RunUntilCancelled, RunUntilCancelledOwned};
-use super::wait::{WaitForCancellation, WaitForCancellationOwned};
+use super::until::RunUntilCancelled;
+use super::wait::WaitForCancellation;
 use crate::loom::sync::Arc;
 
 /// Observes whether, and why, a [`CancellationSource`](crate::CancellationSource)
@@ -222,8 +222,8 @@ impl CancellationToken {
     /// waiter.await.unwrap();
     /// # }
     /// ```
-    pub fn cancelled_owned(&self) -> WaitForCancellationOwned {
-        WaitForCancellationOwned::new(self.clone())
+    pub fn cancelled_owned(&self) -> WaitForCancellation<'static> {
+        WaitForCancellation::owned(self.clone())
     }
 
     /// Runs `future` until it completes (`Ok(output)`) or the token is
@@ -243,7 +243,7 @@ impl CancellationToken {
     /// # }
     /// ```
     pub fn run_until_cancelled<F: Future>(&self, future: F) -> RunUntilCancelled<'_, F> {
-        RunUntilCancelled::new(self, future)
+        RunUntilCancelled::new(self.cancelled(), future)
     }
 
     /// Like [`run_until_cancelled`](CancellationToken::run_until_cancelled),
@@ -261,8 +261,8 @@ impl CancellationToken {
     /// assert!(task.await.unwrap().is_err());
     /// # }
     /// ```
-    pub fn run_until_cancelled_owned<F: Future>(&self, future: F) -> RunUntilCancelledOwned<F> {
-        RunUntilCancelledOwned::new(self.clone(), future)
+    pub fn run_until_cancelled_owned<F: Future>(&self, future: F) -> RunUntilCancelled<'static, F> {
+        RunUntilCancelled::new(self.cancelled_owned(), future)
     }
 
     /// Registers `f` to run once when the token is cancelled (.NET's

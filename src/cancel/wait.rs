@@ -73,22 +73,55 @@ impl Waiter {
     }
 }
 
+/// The token a waiting future watches: borrowed by
+/// [`cancelled`](CancellationToken::cancelled), owned (a clone) by
+/// [`cancelled_owned`](CancellationToken::cancelled_owned).
+enum TokenRef<'a> {
+    Borrowed(&'a CancellationToken),
+    Owned(CancellationToken),
+}
+
+impl TokenRef<'_> {
+    fn get(&self) -> &CancellationToken {
+        match self {
+            TokenRef::Borrowed(token) => token,
+            TokenRef::Owned(token) => token,
+        }
+    }
+}
+
 /// Resolves when its token is cancelled; returned by
-/// [`CancellationToken::cancelled`].
+/// [`CancellationToken::cancelled`], and by
+/// [`CancellationToken::cancelled_owned`] as a `WaitForCancellation<'static>`
+/// that owns a clone of the token (so it can be spawned or stored).
 ///
 /// Cancel-safe, and level-triggered: once the token is cancelled every new
 /// `cancelled()` future is ready at once. For a token that can never be
 /// cancelled it never resolves.
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitForCancellation<'a> {
-    token: &'a CancellationToken,
+    token: TokenRef<'a>,
     waiter: Waiter,
 }
 
 impl<'a> WaitForCancellation<'a> {
     pub(crate) fn new(token: &'a CancellationToken) -> Self {
         WaitForCancellation {
-            token,
+            token: TokenRef::Borrowed(token),
+            waiter: Waiter::default(),
+        }
+    }
+
+    /// The token it waits for.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        self.token.get()
+    }
+}
+
+impl WaitForCancellation<'static> {
+    pub(crate) fn owned(token: CancellationToken) -> Self {
+        WaitForCancellation {
+            token: TokenRef::Owned(token),
             waiter: Waiter::default(),
         }
     }
@@ -99,64 +132,20 @@ impl Future for WaitForCancellation<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.waiter.poll(this.token.node(), cx)
+        this.waiter.poll(this.token.get().node(), cx)
     }
 }
 
 impl Drop for WaitForCancellation<'_> {
     fn drop(&mut self) {
-        self.waiter.release(self.token.node());
+        self.waiter.release(self.token.get().node());
     }
 }
 
 impl fmt::Debug for WaitForCancellation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitForCancellation")
-            .field("token", self.token)
-            .finish()
-    }
-}
-
-/// Like [`WaitForCancellation`] but owns its token, so it is `'static`;
-/// returned by [`CancellationToken::cancelled_owned`].
-#[must_use = "futures do nothing unless polled"]
-pub struct WaitForCancellationOwned {
-    token: CancellationToken,
-    waiter: Waiter,
-}
-
-impl WaitForCancellationOwned {
-    pub(crate) fn new(token: CancellationToken) -> Self {
-        WaitForCancellationOwned {
-            token,
-            waiter: Waiter::default(),
-        }
-    }
-
-    pub(crate) fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-}
-
-impl Future for WaitForCancellationOwned {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        this.waiter.poll(this.token.node(), cx)
-    }
-}
-
-impl Drop for WaitForCancellationOwned {
-    fn drop(&mut self) {
-        self.waiter.release(self.token.node());
-    }
-}
-
-impl fmt::Debug for WaitForCancellationOwned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForCancellationOwned")
-            .field("token", &self.token)
+            .field("token", self.token.get())
             .finish()
     }
 }

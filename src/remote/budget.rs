@@ -4,23 +4,20 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use super::deadline::RESET_TOLERANCE;
+use super::request::Refusal;
 use super::wire::{self, WireError};
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
 
 /// The header a budget travels in over HTTP unless told otherwise: the
 /// milliseconds the caller still allows, as a decimal number.
-pub const BUDGET_HEADER: &str = "x-request-budget-ms";
+const BUDGET_HEADER: &str = "x-request-budget-ms";
 
 /// gRPC's deadline header.
-pub const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
+const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
 
-/// The response header that says why a server stopped a request
-/// ([`reason_to_wire`](super::reason_to_wire)): `deadline`, `timeout`,
-/// `shutdown`, `client-disconnected`, `sibling-failed` or `requested`.
-pub const REASON_HEADER: &str = "x-cancel-reason";
-
-/// How a client keeps back for the trip unless told otherwise: 5 ms.
-pub const DEFAULT_MARGIN: Duration = Duration::from_millis(5);
+/// How a client keeps back for the trip unless told otherwise.
+const DEFAULT_MARGIN: Duration = Duration::from_millis(5);
 
 /// How a budget is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,34 +42,24 @@ impl Format {
     }
 }
 
-/// What a server makes of a request's budget header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InboundBudget {
-    /// The request carries no budget.
-    Unbounded,
-    /// The budget is at or below the minimum: the request must not run.
-    Expired,
-    /// The time the caller allows, clamped to the server's maximum.
-    Within(Duration),
-}
-
 /// How a server reads the budget its caller sent: the header, its format,
 /// a maximum it clamps to, and a minimum at or below which a request counts
 /// as already expired.
 ///
 /// ```
 /// use std::time::Duration;
-/// use taskscope::remote::{Inbound, InboundBudget};
+/// use taskscope::remote::{Inbound, Refusal};
+/// use taskscope::CancelReason;
 ///
 /// let inbound = Inbound::http()
 ///     .header("x-envoy-expected-rq-timeout-ms")
 ///     .max(Duration::from_secs(30))
 ///     .min(Duration::from_millis(2));
-/// assert_eq!(inbound.read(Some(b"250")), Ok(InboundBudget::Within(Duration::from_millis(250))));
-/// assert_eq!(inbound.read(Some(b"90000")), Ok(InboundBudget::Within(Duration::from_secs(30))));
-/// assert_eq!(inbound.read(Some(b"2")), Ok(InboundBudget::Expired));
-/// assert_eq!(inbound.read(None), Ok(InboundBudget::Unbounded));
-/// assert!(inbound.read(Some(b"soon")).is_err());
+/// assert_eq!(inbound.read(Some(b"250")), Ok(Some(Duration::from_millis(250))));
+/// assert_eq!(inbound.read(Some(b"90000")), Ok(Some(Duration::from_secs(30)))); // clamped
+/// assert_eq!(inbound.read(Some(b"2")), Err(Refusal::Expired(CancelReason::RemoteDeadline)));
+/// assert_eq!(inbound.read(None), Ok(None)); // no budget: no deadline
+/// assert!(matches!(inbound.read(Some(b"soon")), Err(Refusal::Malformed { .. })));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Inbound {
@@ -83,7 +70,7 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// A budget in milliseconds in [`BUDGET_HEADER`]; no maximum; zero
+    /// A budget in milliseconds in `x-request-budget-ms`; no maximum; zero
     /// counts as expired.
     pub fn http() -> Self {
         Inbound {
@@ -129,19 +116,45 @@ impl Inbound {
         &self.header
     }
 
-    /// What the header's value (`None`: no header) says, or why it cannot
-    /// be read.
-    pub fn read(&self, value: Option<&[u8]>) -> Result<InboundBudget, WireError> {
+    /// The budget the header's value (`None`: no header) grants, clamped
+    /// to the maximum: `Ok(None)` for no header; otherwise the budget, or
+    /// why the request must be refused: [`Refusal::Malformed`] if the value
+    /// cannot be read, [`Refusal::Expired`] (with
+    /// [`CancelReason::RemoteDeadline`]) if it is at or below the minimum.
+    pub fn read(&self, value: Option<&[u8]>) -> Result<Option<Duration>, Refusal> {
         let Some(value) = value else {
-            return Ok(InboundBudget::Unbounded);
+            return Ok(None);
         };
-        let budget = self.format.parse(value)?;
+        let budget = self.parse(value).map_err(|error| Refusal::Malformed {
+            header: self.header.clone(),
+            error,
+        })?;
         // Clamped first: a maximum of zero leaves nothing to run in.
         let budget = self.max.map_or(budget, |max| budget.min(max));
         if budget <= self.min {
-            return Ok(InboundBudget::Expired);
+            return Err(Refusal::Expired(CancelReason::RemoteDeadline));
         }
-        Ok(InboundBudget::Within(budget))
+        Ok(Some(budget))
+    }
+
+    /// The value in this format, without the maximum and minimum: for
+    /// `grpc-timeout`, 1 to 8 ASCII digits and a unit (`H M S m u n`); for
+    /// milliseconds, 1 to 20 ASCII digits. No sign, space or fraction.
+    /// Untrusted bytes: anything else is a [`WireError`], never a panic.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::remote::{Inbound, WireError};
+    ///
+    /// assert_eq!(Inbound::grpc().parse(b"300m"), Ok(Duration::from_millis(300)));
+    /// assert_eq!(Inbound::grpc().parse(b"2H"), Ok(Duration::from_secs(7200)));
+    /// assert_eq!(Inbound::grpc().parse(b"123456789S"), Err(WireError::TooLong { digits: 9, max: 8 }));
+    /// assert_eq!(Inbound::grpc().parse(b"10x"), Err(WireError::BadUnit));
+    /// assert_eq!(Inbound::http().parse(b"1500"), Ok(Duration::from_millis(1500)));
+    /// assert_eq!(Inbound::http().parse(b" 15"), Err(WireError::NotADigit));
+    /// ```
+    pub fn parse(&self, value: &[u8]) -> Result<Duration, WireError> {
+        self.format.parse(value)
     }
 }
 
@@ -171,7 +184,7 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Milliseconds in [`BUDGET_HEADER`], with [`DEFAULT_MARGIN`].
+    /// Milliseconds in `x-request-budget-ms`, with a margin of 5 ms.
     pub fn http() -> Self {
         Outbound {
             header: Cow::Borrowed(BUDGET_HEADER),
@@ -180,7 +193,7 @@ impl Outbound {
         }
     }
 
-    /// gRPC's `grpc-timeout`, with [`DEFAULT_MARGIN`].
+    /// gRPC's `grpc-timeout`, with a margin of 5 ms.
     pub fn grpc() -> Self {
         Outbound {
             header: Cow::Borrowed(GRPC_TIMEOUT_HEADER),
@@ -211,6 +224,29 @@ impl Outbound {
         self.margin
     }
 
+    /// Whether what is left of `token`'s deadline is within one trip of
+    /// it (twice the margin, plus 20 ms for a caller that gave up a trip
+    /// early): a callee's `CANCELLED` without a reason now is most likely
+    /// its own enforcement of the budget this side sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::{remote::Outbound, CancellationSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let request = CancellationSource::with_timeout(Duration::from_secs(1));
+    /// assert!(!Outbound::grpc().near_deadline(&request.token()));
+    /// tokio::time::sleep(Duration::from_millis(985)).await;
+    /// assert!(Outbound::grpc().near_deadline(&request.token()));
+    /// # }
+    /// ```
+    pub fn near_deadline(&self, token: &CancellationToken) -> bool {
+        token
+            .remaining()
+            .is_some_and(|left| left <= self.margin.saturating_mul(2) + RESET_TOLERANCE)
+    }
+
     /// The header value for a call made under `token`: `None` if it has no
     /// deadline; [`Cancelled`] if it has fired, or if what is left after the
     /// margin is nothing (the call must not be sent, nor retried).
@@ -223,7 +259,25 @@ impl Outbound {
         if budget.is_zero() {
             return Err(Cancelled::new(CancelReason::Timeout));
         }
-        Ok(Some(self.format.write(budget)))
+        Ok(Some(self.encode(budget)))
+    }
+
+    /// `budget` in this format, rounded *down* (a budget sent on is never
+    /// longer than the one held): whole milliseconds, or for
+    /// `grpc-timeout` the finest unit whose count fits 8 digits (beyond
+    /// 99,999,999 hours, that). The margin is not applied.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::remote::Outbound;
+    ///
+    /// assert_eq!(Outbound::grpc().encode(Duration::from_millis(300)), "300000u");
+    /// assert_eq!(Outbound::grpc().encode(Duration::ZERO), "0n");
+    /// assert_eq!(Outbound::grpc().encode(Duration::MAX), "99999999H");
+    /// assert_eq!(Outbound::http().encode(Duration::from_micros(2_999)), "2");
+    /// ```
+    pub fn encode(&self, budget: Duration) -> String {
+        self.format.write(budget)
     }
 
     /// The cancellation a call reports once its callee said the budget it

@@ -69,18 +69,7 @@ const GRPC_UNITS: [(u8, Duration); 6] = [
 /// Reads a `grpc-timeout` value: 1 to 8 ASCII digits and a unit, one of
 /// `H` (hours), `M` (minutes), `S` (seconds), `m` (milliseconds), `u`
 /// (microseconds) or `n` (nanoseconds).
-///
-/// ```
-/// use std::time::Duration;
-/// use taskscope::remote::{parse_grpc_timeout, WireError};
-///
-/// assert_eq!(parse_grpc_timeout(b"300m"), Ok(Duration::from_millis(300)));
-/// assert_eq!(parse_grpc_timeout(b"2H"), Ok(Duration::from_secs(7200)));
-/// assert_eq!(parse_grpc_timeout(b"123456789S"), Err(WireError::TooLong { digits: 9, max: 8 }));
-/// assert_eq!(parse_grpc_timeout(b"-1S"), Err(WireError::NotADigit));
-/// assert_eq!(parse_grpc_timeout(b"10x"), Err(WireError::BadUnit));
-/// ```
-pub fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
+pub(crate) fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
     let Some((&unit, digits)) = value.split_last() else {
         return Err(WireError::Empty);
     };
@@ -99,17 +88,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
 /// Writes `budget` as a `grpc-timeout` value, in the finest unit whose
 /// count fits 8 digits, rounded *down* (a budget sent on is never longer
 /// than the one held). Budgets beyond 99,999,999 hours are sent as that.
-///
-/// ```
-/// use std::time::Duration;
-/// use taskscope::remote::grpc_timeout;
-///
-/// assert_eq!(grpc_timeout(Duration::from_millis(300)), "300000u");
-/// assert_eq!(grpc_timeout(Duration::from_secs(3600)), "3600000m");
-/// assert_eq!(grpc_timeout(Duration::ZERO), "0n");
-/// assert_eq!(grpc_timeout(Duration::MAX), "99999999H");
-/// ```
-pub fn grpc_timeout(budget: Duration) -> String {
+pub(crate) fn grpc_timeout(budget: Duration) -> String {
     for (symbol, length) in GRPC_UNITS {
         let count = budget.as_nanos() / length.as_nanos();
         if count <= u128::from(GRPC_MAX_VALUE) {
@@ -124,26 +103,12 @@ const MILLIS_DIGITS: usize = 20;
 
 /// Reads a budget in whole milliseconds: 1 to 20 ASCII digits, nothing
 /// else (no sign, no spaces, no fraction). Values beyond `u64` are an error.
-///
-/// ```
-/// use std::time::Duration;
-/// use taskscope::remote::{parse_budget_millis, WireError};
-///
-/// assert_eq!(parse_budget_millis(b"1500"), Ok(Duration::from_millis(1500)));
-/// assert_eq!(parse_budget_millis(b" 15"), Err(WireError::NotADigit));
-/// assert_eq!(parse_budget_millis(b""), Err(WireError::Empty));
-/// ```
-pub fn parse_budget_millis(value: &[u8]) -> Result<Duration, WireError> {
+pub(crate) fn parse_budget_millis(value: &[u8]) -> Result<Duration, WireError> {
     parse_digits(value, MILLIS_DIGITS).map(Duration::from_millis)
 }
 
 /// Writes `budget` as whole milliseconds, rounded down.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(taskscope::remote::budget_millis(Duration::from_micros(2_999)), "2");
-/// ```
-pub fn budget_millis(budget: Duration) -> String {
+pub(crate) fn budget_millis(budget: Duration) -> String {
     let millis = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
     millis.to_string()
 }
@@ -170,38 +135,49 @@ fn parse_digits(digits: &[u8], max: usize) -> Result<u64, WireError> {
     })
 }
 
-/// The cancel reason as a response header value (see
-/// [`REASON_HEADER`](super::REASON_HEADER)): one word per kind; a message or
-/// a task's name is not sent.
-///
-/// ```
-/// use taskscope::{remote, CancelReason};
-/// assert_eq!(remote::reason_to_wire(&CancelReason::RemoteDeadline), "deadline");
-/// assert_eq!(remote::reason_from_wire(b"shutdown"), Ok(CancelReason::Shutdown));
-/// ```
-pub fn reason_to_wire(reason: &CancelReason) -> &'static str {
-    match reason.root() {
-        CancelReason::Timeout => "timeout",
-        CancelReason::RemoteDeadline => "deadline",
-        CancelReason::SiblingFailed(_) => "sibling-failed",
-        CancelReason::Shutdown => "shutdown",
-        CancelReason::ClientDisconnected => "client-disconnected",
-        _ => "requested",
-    }
-}
+impl CancelReason {
+    /// The response header a server names the reason it stopped a request
+    /// in, `x-cancel-reason`, and a client reads it from: the value is
+    /// [`to_wire`](CancelReason::to_wire)'s word.
+    pub const WIRE_HEADER: &'static str = "x-cancel-reason";
 
-/// Reads a cancel reason written by [`reason_to_wire`].
-pub fn reason_from_wire(value: &[u8]) -> Result<CancelReason, WireError> {
-    Ok(match value {
-        b"" => return Err(WireError::Empty),
-        b"timeout" => CancelReason::Timeout,
-        b"deadline" => CancelReason::RemoteDeadline,
-        b"sibling-failed" => CancelReason::message("a task of the remote service failed"),
-        b"shutdown" => CancelReason::Shutdown,
-        b"client-disconnected" => CancelReason::ClientDisconnected,
-        b"requested" => CancelReason::requested(),
-        _ => return Err(WireError::UnknownReason),
-    })
+    /// The reason as a header value: one word per kind (`deadline`,
+    /// `timeout`, `shutdown`, `client-disconnected`, `sibling-failed` or
+    /// `requested`), for the [root](CancelReason::root) reason; a message
+    /// or a task's name is never sent.
+    ///
+    /// ```
+    /// use taskscope::CancelReason;
+    /// assert_eq!(CancelReason::RemoteDeadline.to_wire(), "deadline");
+    /// assert_eq!(CancelReason::from_wire(b"shutdown"), Ok(CancelReason::Shutdown));
+    /// assert!(CancelReason::from_wire(b"bored").is_err());
+    /// ```
+    pub fn to_wire(&self) -> &'static str {
+        match self.root() {
+            CancelReason::Timeout => "timeout",
+            CancelReason::RemoteDeadline => "deadline",
+            CancelReason::SiblingFailed(_) => "sibling-failed",
+            CancelReason::Shutdown => "shutdown",
+            CancelReason::ClientDisconnected => "client-disconnected",
+            _ => "requested",
+        }
+    }
+
+    /// Reads a reason written by [`to_wire`](CancelReason::to_wire) (for
+    /// `sibling-failed`, a message saying a task of the remote service
+    /// failed). Untrusted bytes: anything else is a [`WireError`].
+    pub fn from_wire(value: &[u8]) -> Result<CancelReason, WireError> {
+        Ok(match value {
+            b"" => return Err(WireError::Empty),
+            b"timeout" => CancelReason::Timeout,
+            b"deadline" => CancelReason::RemoteDeadline,
+            b"sibling-failed" => CancelReason::message("a task of the remote service failed"),
+            b"shutdown" => CancelReason::Shutdown,
+            b"client-disconnected" => CancelReason::ClientDisconnected,
+            b"requested" => CancelReason::requested(),
+            _ => return Err(WireError::UnknownReason),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -249,7 +225,10 @@ mod tests {
         ));
         assert_eq!(parse_budget_millis(b"-5"), Err(WireError::NotADigit));
         assert_eq!(parse_budget_millis(b"+5"), Err(WireError::NotADigit));
-        assert_eq!(reason_from_wire(b"bored"), Err(WireError::UnknownReason));
+        assert_eq!(
+            CancelReason::from_wire(b"bored"),
+            Err(WireError::UnknownReason)
+        );
     }
 
     #[test]

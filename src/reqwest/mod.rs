@@ -30,7 +30,7 @@ use std::fmt;
 use ::reqwest::{RequestBuilder, Response, StatusCode};
 
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
-use crate::remote::{reason_from_wire, Outbound, REASON_HEADER};
+use crate::remote::Outbound;
 use crate::scope::TaskError;
 
 /// `cancellable()` on a reqwest `RequestBuilder`.
@@ -86,8 +86,8 @@ impl CancellableRequest {
         if response.status() == StatusCode::GATEWAY_TIMEOUT {
             let reason = response
                 .headers()
-                .get(REASON_HEADER)
-                .and_then(|value| reason_from_wire(value.as_bytes()).ok())
+                .get(CancelReason::WIRE_HEADER)
+                .and_then(|value| CancelReason::from_wire(value.as_bytes()).ok())
                 .unwrap_or(CancelReason::Timeout);
             let remote = Cancelled::new(reason);
             return Err(CallError::Cancelled(

@@ -21,7 +21,7 @@ use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
 
 /// How long a cancelled scope waits before it warns about tasks still
 /// running, unless [`ScopeBuilder::warn_after`] says otherwise.
-pub const DEFAULT_WARN_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_WARN_AFTER: Duration = Duration::from_secs(10);
 
 /// What bounds a scope: at most one of a timeout, a deadline or a shield's
 /// timeout, which the builder's type keeps from being set twice.
@@ -274,8 +274,8 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
     }
 
     /// How long a cancelled scope waits before it logs one `tracing`
-    /// warning naming the tasks still running (default
-    /// [`DEFAULT_WARN_AFTER`]). `Duration::MAX` never warns.
+    /// warning naming the tasks still running (default 10 s).
+    /// `Duration::MAX` never warns.
     ///
     /// ```
     /// use std::time::Duration;

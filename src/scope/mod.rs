@@ -56,7 +56,7 @@ mod typed;
 mod watchdog;
 
 pub use any_scope::{current_scope, AnyScope};
-pub use builder::{fail_after, move_on_after, scope, ScopeBuilder, DEFAULT_WARN_AFTER};
+pub use builder::{fail_after, move_on_after, scope, ScopeBuilder};
 pub use current::token;
 pub use error::{ScopeClosed, ScopeError};
 pub use handle::ScopeHandle;
@@ -64,7 +64,7 @@ pub use race::{race, RaceError, Racer};
 pub use settings::Policy;
 pub use start::{Ready, StartError};
 pub use task::{JoinTask, TaskHandle};
-pub use task_builder::{TaskBuilder, WaitingTaskBuilder};
+pub use task_builder::TaskBuilder;
 pub use task_error::{BoxError, TaskError};
 pub use task_set::TaskSet;
 pub use tree::{tree, RunState, ScopeSnapshot, TaskSnapshot, TreeSnapshot};

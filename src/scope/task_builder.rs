@@ -98,7 +98,8 @@ impl<E: TaskError> Receiver for ScopeHandle<E> {
 ///   tell apart tasks spawned in a loop);
 /// * [`wait_for_slot`](TaskBuilder::wait_for_slot): the spawner waits for
 ///   a free slot under the scope's [limit](crate::ScopeBuilder::limit)
-///   (backpressure), and the verbs become `async`.
+///   (backpressure), and the verbs become `async` (the builder's `WAIT`
+///   parameter turns `true`; the task holds the slot while it runs).
 ///
 /// The verbs are the same on every receiver: [`spawn`](TaskBuilder::spawn),
 /// [`spawn_blocking`](TaskBuilder::spawn_blocking),
@@ -132,19 +133,25 @@ impl<E: TaskError> Receiver for ScopeHandle<E> {
 /// ```
 #[must_use = "a TaskBuilder spawns nothing until one of its verbs"]
 #[derive(Debug)]
-pub struct TaskBuilder<'a, R> {
+pub struct TaskBuilder<'a, R, const WAIT: bool = false> {
     receiver: &'a R,
     name: Option<Arc<str>>,
     at: &'static Location<'static>,
 }
 
-/// A [`TaskBuilder`] that waits for a free slot under the scope's limit
-/// before it spawns; its verbs are `async`. The task holds the slot while it
-/// runs.
-#[must_use = "a TaskBuilder spawns nothing until one of its verbs"]
-#[derive(Debug)]
-pub struct WaitingTaskBuilder<'a, R> {
-    task: TaskBuilder<'a, R>,
+impl<'a, R: Receiver, const WAIT: bool> TaskBuilder<'a, R, WAIT> {
+    /// The task's name, for errors, warnings and the task tree.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    fn task_name(&self) -> TaskName {
+        match &self.name {
+            Some(name) => TaskName::named(Arc::clone(name), self.at),
+            None => TaskName::at(self.at),
+        }
+    }
 }
 
 impl<'a, R: Receiver> TaskBuilder<'a, R> {
@@ -157,23 +164,15 @@ impl<'a, R: Receiver> TaskBuilder<'a, R> {
         }
     }
 
-    /// The task's name, for errors, warnings and the task tree.
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
     /// Waits for a free slot under the scope's
-    /// [limit](crate::ScopeBuilder::limit) before spawning (backpressure);
-    /// without a limit it spawns at once.
-    pub fn wait_for_slot(self) -> WaitingTaskBuilder<'a, R> {
-        WaitingTaskBuilder { task: self }
-    }
-
-    fn task_name(&self) -> TaskName {
-        match &self.name {
-            Some(name) => TaskName::named(Arc::clone(name), self.at),
-            None => TaskName::at(self.at),
+    /// [limit](crate::ScopeBuilder::limit) before spawning (backpressure):
+    /// the verbs become `async`, and the task holds its slot while it runs.
+    /// Without a limit it spawns at once.
+    pub fn wait_for_slot(self) -> TaskBuilder<'a, R, true> {
+        TaskBuilder {
+            receiver: self.receiver,
+            name: self.name,
+            at: self.at,
         }
     }
 
@@ -262,12 +261,23 @@ impl<'a, R: Receiver> TaskBuilder<'a, R> {
     }
 }
 
-impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
+/// The verbs after [`wait_for_slot`](TaskBuilder::wait_for_slot): each
+/// waits for a free slot first.
+impl<'a, R: Receiver> TaskBuilder<'a, R, true> {
     /// A slot under the scope's limit, once one is free; `None` without a
     /// limit.
     async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        let limit = self.task.receiver.engine().limit()?;
+        let limit = self.receiver.engine().limit()?;
         Arc::clone(limit).acquire_owned().await.ok()
+    }
+
+    /// The builder that spawns with the slot it got.
+    fn with_slot(self) -> TaskBuilder<'a, R> {
+        TaskBuilder {
+            receiver: self.receiver,
+            name: self.name,
+            at: self.at,
+        }
     }
 
     /// Waits for a slot, then spawns `future` on the runtime's workers.
@@ -277,7 +287,7 @@ impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
         T: Send + 'static,
     {
         let permit = self.slot().await;
-        self.task.spawn_with(permit, future)
+        self.with_slot().spawn_with(permit, future)
     }
 
     /// Waits for a slot, then runs `f` on the blocking pool.
@@ -287,7 +297,7 @@ impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
         T: Send + 'static,
     {
         let permit = self.slot().await;
-        self.task.spawn_blocking_with(permit, f)
+        self.with_slot().spawn_blocking_with(permit, f)
     }
 
     /// Waits for a slot, then spawns a `!Send` `future` on the current
@@ -298,7 +308,7 @@ impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
         T: 'static,
     {
         let permit = self.slot().await;
-        self.task.spawn_local_with(permit, future)
+        self.with_slot().spawn_local_with(permit, future)
     }
 
     /// Waits for a slot, then starts `task` and waits until it is ready.
@@ -309,7 +319,7 @@ impl<'a, R: Receiver> WaitingTaskBuilder<'a, R> {
         T: Send + 'static,
     {
         let permit = self.slot().await;
-        let name = self.task.task_name();
-        start::start(self.task.receiver.engine(), name, permit, task).await
+        let name = self.task_name();
+        start::start(self.receiver.engine(), name, permit, task).await
     }
 }

@@ -41,6 +41,17 @@ pub enum ServiceError {
         /// The service's name.
         service: Arc<str>,
     },
+    /// The services of a set cannot all stop within the shutdown grace
+    /// period: what [`ServiceSet::check_shutdown_budget`](super::ServiceSet::check_shutdown_budget)
+    /// returns (and the set logs once, as a warning).
+    OverBudget {
+        /// The unready delay plus every service's drain and grace periods.
+        needed: Duration,
+        /// The shutdown grace period.
+        available: Duration,
+        /// The services, in start order.
+        services: Vec<Arc<str>>,
+    },
     /// Work stopped because it was cancelled: not a failure of a service.
     Cancelled(Cancelled),
 }
@@ -58,7 +69,7 @@ impl ServiceError {
             ServiceError::Failed { service, .. }
             | ServiceError::BudgetSpent { service, .. }
             | ServiceError::NotReady { service } => Some(service),
-            ServiceError::Cancelled(_) => None,
+            ServiceError::OverBudget { .. } | ServiceError::Cancelled(_) => None,
         }
     }
 }
@@ -83,6 +94,22 @@ impl fmt::Display for ServiceError {
             ServiceError::NotReady { service } => {
                 write!(f, "service `{service}` ended before it was ready")
             }
+            ServiceError::OverBudget {
+                needed,
+                available,
+                services,
+            } => {
+                write!(
+                    f,
+                    "stopping the services may take {needed:?} but the shutdown grace period \
+                     is {available:?}; shorten the drain or grace periods of: "
+                )?;
+                for (i, service) in services.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { ", " };
+                    write!(f, "{separator}{service}")?;
+                }
+                Ok(())
+            }
             ServiceError::Cancelled(cancelled) => write!(f, "{cancelled}"),
         }
     }
@@ -95,7 +122,7 @@ impl Error for ServiceError {
                 Some(error.as_ref())
             }
             ServiceError::Cancelled(cancelled) => Some(cancelled),
-            ServiceError::NotReady { .. } => None,
+            ServiceError::NotReady { .. } | ServiceError::OverBudget { .. } => None,
         }
     }
 }

@@ -50,5 +50,5 @@ mod set;
 pub use error::ServiceError;
 pub use policy::{Backoff, OnGiveUp, Restart};
 pub use readiness::{Readiness, ReadyState};
-pub use runs::{Service, ServiceContext, DEFAULT_SERVICE_GRACE};
-pub use set::{OverBudget, ServiceSet, Services};
+pub use runs::{Service, ServiceContext};
+pub use set::{ServiceSet, Services};

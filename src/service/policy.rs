@@ -29,7 +29,7 @@ pub enum Restart {
 pub enum OnGiveUp {
     /// The failure fails the scope the service runs in, which stops the
     /// other services; under `#[taskscope::main]` the process exits with
-    /// [`exit_code::FAILURE`](crate::host::exit_code::FAILURE). The default, as
+    /// exit code 1 ([`host`](crate::host#exit-codes)). The default, as
     /// .NET's `StopHost`.
     #[default]
     FailScope,

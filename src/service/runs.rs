@@ -80,13 +80,13 @@ pub struct Service {
 
 /// How long a service stopped by a [`ServiceSet`](super::ServiceSet) has to
 /// finish once cancelled, unless [`Service::grace_period`] says otherwise.
-pub const DEFAULT_SERVICE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_SERVICE_GRACE: Duration = Duration::from_secs(5);
 
 impl Service {
     /// A service named `name` (for logs and the task tree): restarted after
     /// a failure ([`Restart::OnFailure`]) with the default [`Backoff`], no
     /// restart budget, failing its scope if it gives up, no drain time, and
-    /// [`DEFAULT_SERVICE_GRACE`] to stop once cancelled.
+    /// 5 s to stop once cancelled (see [`grace_period`](Service::grace_period)).
     #[track_caller]
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         Service {

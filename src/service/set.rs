@@ -327,11 +327,12 @@ impl ServiceSet {
     }
 
     /// The time the stop would take at most, against the shutdown grace
-    /// period: `Err` names the services when they cannot fit.
+    /// period: [`ServiceError::OverBudget`] names the services when they
+    /// cannot fit.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskscope::service::{Service, Services};
+    /// use taskscope::service::{Service, ServiceError, Services};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -340,15 +341,17 @@ impl ServiceSet {
     ///     .run(async |services| {
     ///         let slow = Service::new("slow").drain(Duration::from_secs(8));
     ///         services.spawn(slow, |_| async { Ok::<_, std::io::Error>(()) });
-    ///         let over = services.check_shutdown_budget().unwrap_err();
-    ///         assert_eq!(over.services, ["slow"]);
+    ///         match services.check_shutdown_budget() {
+    ///             Err(ServiceError::OverBudget { services, .. }) => assert_eq!(services, ["slow".into()]),
+    ///             other => panic!("{other:?}"),
+    ///         }
     ///         Ok(())
     ///     })
     ///     .await
     ///     .unwrap();
     /// # }
     /// ```
-    pub fn check_shutdown_budget(&self) -> Result<(), OverBudget> {
+    pub fn check_shutdown_budget(&self) -> Result<(), ServiceError> {
         let Some(available) = self.budget else {
             return Ok(());
         };
@@ -359,10 +362,10 @@ impl ServiceSet {
         if needed <= available {
             return Ok(());
         }
-        Err(OverBudget {
+        Err(ServiceError::OverBudget {
             needed,
             available,
-            services: entries.iter().map(|e| e.name.to_string()).collect(),
+            services: entries.iter().map(|e| Arc::clone(&e.name)).collect(),
         })
     }
 
@@ -508,31 +511,3 @@ impl fmt::Debug for ServiceSet {
             .finish_non_exhaustive()
     }
 }
-
-/// The services of a set cannot all stop within the shutdown grace period
-/// (see [`ServiceSet::check_shutdown_budget`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OverBudget {
-    /// The unready delay plus every service's drain and grace periods.
-    pub needed: Duration,
-    /// The shutdown grace period.
-    pub available: Duration,
-    /// The services, in start order.
-    pub services: Vec<String>,
-}
-
-impl fmt::Display for OverBudget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "stopping the services may take {:?} but the shutdown grace period is {:?}; \
-             shorten the drain or grace periods of: {}",
-            self.needed,
-            self.available,
-            self.services.join(", ")
-        )
-    }
-}
-
-impl std::error::Error for OverBudget {}

@@ -12,9 +12,8 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::status::{cancelled_from_status, status_from_cancelled};
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
-use crate::remote::{Outbound, REASON_HEADER, RESET_TOLERANCE};
+use crate::remote::Outbound;
 use crate::scope::BoxError;
 
 /// A tower layer for tonic channels: every call carries what is left of
@@ -25,7 +24,7 @@ use crate::scope::BoxError;
 ///
 /// A call stopped this way fails with `DEADLINE_EXCEEDED` (a timeout) or
 /// `CANCELLED`, whose metadata says why
-/// ([`cancelled_from_status`](super::cancelled_from_status)).
+/// ([`Cancelled::from_status`]).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -182,17 +181,14 @@ fn budget_ran_out(
     token: &CancellationToken,
     outbound: &Outbound,
 ) -> Option<Cancelled> {
-    let cancelled = cancelled_from_status(status)?;
+    let cancelled = Cancelled::from_status(status)?;
     if cancelled.is_timeout() {
         return Some(cancelled);
     }
-    let ours = status.metadata().get(REASON_HEADER).is_some();
-    let near = token
-        .remaining()
-        .is_some_and(|left| left <= outbound.margin_value().saturating_mul(2) + RESET_TOLERANCE);
-    (!ours && near).then(|| Cancelled::new(CancelReason::Timeout))
+    let ours = status.metadata().get(CancelReason::WIRE_HEADER).is_some();
+    (!ours && outbound.near_deadline(token)).then(|| Cancelled::new(CancelReason::Timeout))
 }
 
 fn refused(cancelled: &Cancelled) -> BoxError {
-    Box::new(status_from_cancelled(cancelled))
+    Box::new(Status::from(cancelled.clone()))
 }

@@ -11,18 +11,22 @@
 //!   `INVALID_ARGUMENT`, saying why. A caller that resets the stream fires
 //!   the token with
 //!   [`CancelReason::ClientDisconnected`](crate::CancelReason::ClientDisconnected).
-//!   The handler finds the token as [`taskscope::token()`](crate::token)
-//!   and in the request's extensions.
+//!   The handler finds the token as [`taskscope::token()`](crate::token),
+//!   and the call's [`RequestScope`](crate::remote::RequestScope) in the
+//!   request's extensions. When the deadline passes the caller gets
+//!   `DEADLINE_EXCEEDED` from this layer, every time.
 //! * [`DeadlineLayer`], on a channel, writes what is left of the caller's
 //!   token's deadline (less a margin) into `grpc-timeout`, refuses to send
 //!   a call whose token has fired or whose budget is spent, and drops the
 //!   call (HTTP/2 `RST_STREAM`) the moment the token fires.
-//! * [`cancelled_from_status`] reads a `DEADLINE_EXCEEDED` or `CANCELLED`
-//!   status back as a [`Cancelled`](crate::Cancelled) with its reason.
+//! * `Status::from(cancelled)` and `Status::from(refusal)` say a
+//!   cancellation or a [`Refusal`](crate::remote::Refusal) as a status;
+//!   [`Cancelled::from_status`](crate::Cancelled::from_status) reads a
+//!   `DEADLINE_EXCEEDED` or `CANCELLED` status back with its reason.
 //!
-//! The layers use only the public API: [`ScopeBuilder`](crate::ScopeBuilder),
-//! [`current_scope`](crate::current_scope) and
-//! [`remote`](crate::remote).
+//! The layers use only the public API: [`remote`](crate::remote)'s
+//! [`RequestScopes`](crate::remote::RequestScopes) on the server, its
+//! [`Outbound`](crate::remote::Outbound) on the client.
 
 mod client;
 mod server;
@@ -30,4 +34,3 @@ mod status;
 
 pub use client::{DeadlineLayer, DeadlineService};
 pub use server::{GrpcScopeLayer, GrpcScopeService};
-pub use status::{cancelled_from_status, status_from_cancelled};

@@ -17,10 +17,10 @@ use axum::routing::get;
 use axum::Router;
 use bytes::{Buf, BufMut};
 use taskscope::axum::RequestScopeLayer;
-use taskscope::remote::Inbound;
+use taskscope::remote::{Inbound, RequestScopes};
 use taskscope::reqwest::CancellableRequestExt;
-use taskscope::tonic::{cancelled_from_status, DeadlineLayer, GrpcScopeLayer};
-use taskscope::{CancelReason, CancellationToken, ScopeBuilder};
+use taskscope::tonic::{DeadlineLayer, GrpcScopeLayer};
+use taskscope::{CancelReason, ScopeBuilder};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -214,8 +214,11 @@ async fn work_b(
     http: reqwest::Client,
     log: Log,
 ) -> Result<tonic::Response<String>, Status> {
-    // The layer put the call's token in the request too.
-    let from_extensions = request.extensions().get::<CancellationToken>().cloned();
+    // The layer put the call's scope in the request too.
+    let from_extensions = request
+        .extensions()
+        .get::<taskscope::remote::RequestScope>()
+        .map(|scope| scope.token());
     observe("B", &log);
     assert_eq!(from_extensions, Some(taskscope::token()));
     let answer = http
@@ -231,7 +234,7 @@ async fn work_b(
             ))
         }
         Err(taskscope::reqwest::CallError::Cancelled(cancelled)) => {
-            Err(taskscope::tonic::status_from_cancelled(&cancelled))
+            Err(tonic::Status::from(cancelled))
         }
         Err(other) => Err(Status::unavailable(other.to_string())),
     }
@@ -296,7 +299,9 @@ async fn work_a(
         .await
     {
         Ok(response) => Ok(response.into_inner()),
-        Err(status) if cancelled_from_status(&status).is_some() => Err(StatusCode::GATEWAY_TIMEOUT),
+        Err(status) if taskscope::Cancelled::from_status(&status).is_some() => {
+            Err(StatusCode::GATEWAY_TIMEOUT)
+        }
         Err(status) if status.code() == Code::Unavailable => Err(StatusCode::BAD_GATEWAY),
         Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
     }
@@ -319,7 +324,9 @@ pub async fn start(log: &Log) -> Chain {
     let c_app = Router::new()
         .route("/query", get(query_c))
         .with_state(log.clone())
-        .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
+        .layer(RequestScopeLayer::from(
+            RequestScopes::new().deadline_from(Inbound::http()),
+        ));
     let stop = scope.token();
     scope
         .spawn(async move {
@@ -337,7 +344,9 @@ pub async fn start(log: &Log) -> Chain {
     });
     let stop = scope.token();
     let b_server = tonic::transport::Server::builder()
-        .layer(GrpcScopeLayer::new().inbound(Inbound::grpc().min(Duration::from_millis(100))))
+        .layer(GrpcScopeLayer::from(RequestScopes::new().deadline_from(
+            Inbound::grpc().min(Duration::from_millis(100)),
+        )))
         .add_service(service_b);
     scope
         .spawn(async move {
@@ -356,7 +365,9 @@ pub async fn start(log: &Log) -> Chain {
     let a_app = Router::new()
         .route("/work", get(work_a))
         .with_state((channel, log.clone()))
-        .layer(RequestScopeLayer::new().deadline_from(Inbound::http()));
+        .layer(RequestScopeLayer::from(
+            RequestScopes::new().deadline_from(Inbound::http()),
+        ));
     let stop = scope.token();
     scope
         .spawn(async move {
