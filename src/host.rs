@@ -5,7 +5,7 @@
 //! where there are no Unix signals) with [`CancelReason::Shutdown`] — the
 //! analogue of .NET's host lifetime and `BackgroundService`'s
 //! `stoppingToken`. After the first signal the scope has a grace period
-//! (.NET's `HostOptions.ShutdownTimeout`, 30 s by default) to finish; tasks
+//! to finish; tasks
 //! still running then are aborted. A second signal aborts at once. Halfway
 //! through the grace period, and on SIGQUIT at any time, the live task tree
 //! is printed to stderr: what the shutdown is waiting on.
@@ -43,7 +43,7 @@ pub(crate) mod exit_code {
 }
 
 /// The grace period `#[taskscope::main]` gives a shutdown unless told
-/// otherwise: 30 s, as .NET's `HostOptions.ShutdownTimeout`.
+/// otherwise: 30 s.
 #[doc(hidden)]
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 

@@ -374,8 +374,7 @@ pub use taskscope_macros::scope;
 ///
 /// Options (all optional): `flavor = "multi_thread"` (default) or
 /// `"current_thread"`, `worker_threads = N`, and `shutdown_grace = "30s"`
-/// (also `"500ms"`, `"2m"`; default 30 s, .NET's
-/// `HostOptions.ShutdownTimeout`). Tasks still running when the grace
+/// (also `"500ms"`, `"2m"`; default 30 s). Tasks still running when the grace
 /// period ends are aborted; a second signal aborts at once.
 ///
 /// `main` may return `()` or `Result<(), E: Debug>`. The process exits with

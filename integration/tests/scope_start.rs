@@ -181,7 +181,7 @@ async fn the_tree_shows_a_scope_status() {
         .unwrap();
 }
 
-/// Invariant 2 of `start.rs` under races: a task that fails right around
+/// Invariant 2 of `src/scope/face/start.rs` under races: a task that fails right around
 /// the moment its caller stops waiting has its failure reach exactly one
 /// side, the caller or the scope, never both and never neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

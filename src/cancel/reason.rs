@@ -47,7 +47,7 @@ pub enum CancelReason {
     /// The process is shutting down.
     Shutdown,
     /// The client went away before the response was sent: the HTTP server
-    /// dropped the request's future (ASP.NET Core's `RequestAborted`). Set by
+    /// dropped the request's future. Set by
     /// the `axum` feature's request scopes.
     ClientDisconnected,
     /// A parent (or a further ancestor) was cancelled; holds its original

@@ -19,7 +19,7 @@ use crate::loom::sync::Arc;
 ///   run whenever the token fires.
 /// * Dropped while the callback runs on another thread: `drop` waits until
 ///   the callback has returned, so whatever the callback touches may be freed
-///   right after (.NET's `CancellationTokenRegistration.Dispose`). Keep
+///   right after. Keep
 ///   callbacks short: a thread dropping the guard spins until they return.
 /// * Dropped from inside its own callback (or from anything that callback
 ///   calls on the same thread): returns at once, no deadlock.
@@ -84,7 +84,7 @@ impl Registration {
         Registration { state: State::Ran }
     }
 
-    /// Unregisters without waiting (.NET's `Unregister`). Returns `true` if
+    /// Unregisters without waiting. Returns `true` if
     /// the callback had not started and now never will; `false` if it has
     /// already run or is running now (perhaps on another thread, still).
     ///

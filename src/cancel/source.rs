@@ -18,13 +18,12 @@ use crate::loom::sync::Arc;
 /// Tokens can observe cancellation but cannot trigger it.
 ///
 /// * [`linked`](CancellationSource::linked) makes a source that is also
-///   cancelled when any of its parent tokens is (.NET's
-///   `CreateLinkedTokenSource`); the link is one-way.
+///   cancelled when any of its parent tokens is; the link is one-way.
 /// * [`with_timeout`](CancellationSource::with_timeout),
 ///   [`with_deadline`](CancellationSource::with_deadline) and
 ///   [`cancel_after`](CancellationSource::cancel_after) cancel on tokio's
 ///   clock with [`CancelReason::Timeout`].
-/// * Dropping a source does **not** cancel it (as .NET's `Dispose`): its
+/// * Dropping a source does **not** cancel it: its
 ///   tokens simply can never fire after that. It unlinks from its parents
 ///   and stops its timer, so nothing grows with churn and no timer task is
 ///   left behind. To share the right to cancel, wrap the source in an `Arc`.
@@ -101,12 +100,11 @@ impl CancellationSource {
         }
     }
 
-    /// A source that is cancelled when any of `parents` is (.NET's
-    /// `CreateLinkedTokenSource`), reporting [`CancelReason::Ancestor`] with
-    /// the parent's original reason. Cancelling or dropping it never affects
-    /// a parent; dropping it unlinks it from every parent. If a parent is
-    /// already cancelled, so is the new source. [`CancellationToken::none()`]
-    /// parents are ignored.
+    /// A source that is cancelled when any of `parents` is, reporting
+    /// [`CancelReason::Ancestor`] with the parent's original reason. Cancelling or
+    /// dropping it never affects a parent; dropping it unlinks it from every
+    /// parent. If a parent is already cancelled, so is the new source.
+    /// [`CancellationToken::none()`] parents are ignored.
     ///
     /// Accepts any iterator of token references: `&[a, b]`, `[&a, &b]`, a
     /// `Vec`…
@@ -177,8 +175,7 @@ impl CancellationSource {
     /// # Keep the source
     ///
     /// The timer belongs to the source: `with_timeout(d).token()` drops the
-    /// source at once, and its token never fires (as dropping a .NET
-    /// `CancellationTokenSource` disposes its timer). Bind the source to a
+    /// source at once, and its token never fires. Bind the source to a
     /// variable that lives as long as the work:
     ///
     /// ```
@@ -230,7 +227,7 @@ impl CancellationSource {
     }
 
     /// Cancels this source after `delay`, replacing any timeout or deadline
-    /// set before (.NET's `CancelAfter`). Zero cancels at once; a delay too
+    /// set before. Zero cancels at once; a delay too
     /// large to represent removes the timer (never fires). Does nothing if
     /// the source is already cancelled.
     ///

@@ -64,7 +64,7 @@ impl CancellationToken {
         self.node.as_ref()
     }
 
-    /// A token that is never cancelled (.NET's `CancellationToken.None`).
+    /// A token that is never cancelled.
     /// Allocates nothing; equal to `CancellationToken::default()`.
     ///
     /// ```
@@ -88,8 +88,7 @@ impl CancellationToken {
         self.node.is_some()
     }
 
-    /// Whether cancellation has been requested (.NET's
-    /// `IsCancellationRequested`). One atomic load. Whatever the cancelling
+    /// Whether cancellation has been requested. One atomic load. Whatever the cancelling
     /// thread did before `cancel` is visible to a thread that sees `true`.
     ///
     /// ```
@@ -164,9 +163,8 @@ impl CancellationToken {
         self.node.as_ref()?.reason()
     }
 
-    /// `Err(Cancelled)` if cancellation has been requested, else `Ok(())`
-    /// (.NET's `ThrowIfCancellationRequested`). Call it at the top of loops
-    /// and between expensive steps.
+    /// `Err(Cancelled)` if cancellation has been requested, else `Ok(())`.
+    /// Call it at the top of loops and between expensive steps.
     ///
     /// ```
     /// use taskscope::CancellationSource;
@@ -265,8 +263,7 @@ impl CancellationToken {
         RunUntilCancelled::new(self.cancelled_owned(), future)
     }
 
-    /// Registers `f` to run once when the token is cancelled (.NET's
-    /// `Register`); it gets the reason.
+    /// Registers `f` to run once when the token is cancelled; it gets the reason.
     ///
     /// * `f` runs synchronously on the thread that cancels, so keep it short.
     /// * If the token is already cancelled, `f` runs inline before `on_cancel`
@@ -276,7 +273,7 @@ impl CancellationToken {
     /// * Order: cancelling marks the token and all its descendants first, then
     ///   wakes tasks waiting in [`cancelled`](CancellationToken::cancelled),
     ///   then runs callbacks token by token, ancestors before descendants and,
-    ///   within one token, the most recently registered first (as .NET).
+    ///   within one token, the most recently registered first.
     /// * A panicking callback does not stop the others; the first panic is
     ///   resumed from `cancel` once every callback has run.
     /// * Registering or cancelling from inside a callback is fine.
@@ -321,8 +318,7 @@ impl CancellationToken {
 
     /// Resolves once the token is cancelled *and* the callbacks that the
     /// cancellation ran have all returned. [`is_cancelled`](Self::is_cancelled)
-    /// turns true before callbacks start; this waits for them to finish (.NET
-    /// tells the two apart as `Notifying` and `NotifyingComplete`).
+    /// turns true before callbacks start; this waits for them to finish.
     ///
     /// ```
     /// use taskscope::CancellationSource;

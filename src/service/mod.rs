@@ -7,7 +7,7 @@
 //!   over a window, and what giving up does ([`OnGiveUp`]). A periodic job
 //!   is [`Service::every`]. [`Service::run`] runs one in the caller's task.
 //! * [`Services`]: a set started in dependency order, each optionally
-//!   waited on until ready ([`ServiceSet::start`], Trio's `nursery.start`),
+//!   waited on until ready ([`ServiceSet::start`]),
 //!   and stopped in reverse order in phases: readiness off → drain →
 //!   cancel → grace → abort. Its [`Readiness`] is what a `/readyz` probe
 //!   answers (`taskscope::axum::probes` with the `axum` feature).
@@ -15,7 +15,7 @@
 //! Everything here is built on the public scope API ([`ScopeBuilder`],
 //! [`ScopeHandle`], [`Scope::start`]): a user could write it.
 //!
-//! A data sync service (.NET's `BackgroundService`) under
+//! A data sync service under
 //! `#[taskscope::main]`:
 //!
 //! ```no_run

@@ -23,18 +23,16 @@ pub enum Restart {
 }
 
 /// What a service does once it will not be restarted after a failure: its
-/// restart budget is spent, or its policy is [`Restart::Never`]. .NET's
-/// `BackgroundServiceExceptionBehavior`.
+/// restart budget is spent, or its policy is [`Restart::Never`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnGiveUp {
     /// The failure fails the scope the service runs in, which stops the
     /// other services; under `#[taskscope::main]` the process exits with
-    /// exit code 1 ([`host`](crate::host#exit-codes)). The default, as
-    /// .NET's `StopHost`.
+    /// exit code 1 ([`host`](crate::host#exit-codes)). The default.
     #[default]
     FailScope,
     /// The failure is logged and the service stays stopped; the rest runs
-    /// on (.NET's `Ignore`).
+    /// on.
     StopService,
 }
 

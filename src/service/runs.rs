@@ -129,8 +129,7 @@ impl Service {
     }
 
     /// Makes [`every`](Service::every) a fixed *rate*: each run starts
-    /// `period` after the previous run *started* (Java's
-    /// `scheduleAtFixedRate`, a cron-like schedule). A run that takes longer
+    /// `period` after the previous run *started*. A run that takes longer
     /// than the period is followed by the next at once; the starts it missed
     /// are skipped, never caught up in a burst, and runs never overlap.
     ///

@@ -230,11 +230,10 @@ struct Entry {
 }
 
 impl ServiceSet {
-    /// Starts `service` and waits until it calls
-    /// [`ServiceContext::ready`], returning the value it gives (Trio's
-    /// `nursery.start`). A service that fails before it is ready is
-    /// restarted as its policy says; if it gives up, or ends, before it is
-    /// ready, the error is returned here.
+    /// Starts `service` and waits until it calls [`ServiceContext::ready`],
+    /// returning the value it gives. A service that fails before it is ready is
+    /// restarted as its policy says; if it gives up, or ends, before it is ready,
+    /// the error is returned here.
     ///
     /// ```
     /// use taskscope::service::{Service, Services};

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::engine::Engine;
-use super::error::ScopeClosed;
-use super::handle::ScopeHandle;
-use super::settings::TaskName;
-use super::spawn::{self, Spawned};
-use super::start::{self, Ready, StartError};
-use super::task::TaskHandle;
-use super::task_error::TaskError;
-use super::typed::Scope;
 use crate::cancel::CancellationToken;
+use crate::scope::engine::settings::TaskName;
+use crate::scope::engine::Engine;
+use crate::scope::face::scope::Scope;
+use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::face::scope_handle::ScopeHandle;
+use crate::scope::face::start::{self, Ready, StartError};
+use crate::scope::face::task_handle::TaskHandle;
+use crate::scope::run::spawn::{self, Spawned};
+use crate::scope::task_error::TaskError;
 
 pub(crate) use receiver::Receiver;
 

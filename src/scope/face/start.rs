@@ -1,4 +1,4 @@
-//! Starting a task and waiting until it is ready (Trio's `nursery.start`).
+//! Starting a task and waiting until it is ready.
 //!
 //! The task gets a [`Ready`] and calls [`Ready::send`] with a value (a bound
 //! address, say) once the caller may go on. Until then it belongs to the
@@ -25,13 +25,13 @@ use tokio::sync::oneshot;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::engine::Engine;
-use super::error::ScopeClosed;
-use super::settings::TaskName;
-use super::spawn;
-use super::task::TaskHandle;
-use super::task_error::TaskError;
 use crate::cancel::{CancelReason, Cancelled};
+use crate::scope::engine::settings::TaskName;
+use crate::scope::engine::Engine;
+use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::face::task_handle::TaskHandle;
+use crate::scope::run::spawn;
+use crate::scope::task_error::TaskError;
 
 /// Given to a task started with [`Scope::start`](crate::Scope::start): [`send`](Ready::send)
 /// says the task is ready and hands its caller a value.

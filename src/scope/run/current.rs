@@ -14,8 +14,8 @@
 use std::cell::{Cell, OnceCell};
 use std::sync::Arc;
 
-use super::engine::Engine;
 use crate::cancel::CancellationToken;
+use crate::scope::engine::Engine;
 
 /// The `task` of a scope's body.
 const BODY: u64 = u64::MAX;

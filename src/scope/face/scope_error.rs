@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::task_error::TaskError;
 use crate::cancel::{CancelReason, Cancelled};
+use crate::scope::task_error::TaskError;
 
 /// Why a scope did not return its body's value.
 ///

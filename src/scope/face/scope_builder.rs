@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::any_scope::AnyScope;
-use super::current;
-use super::engine::{Engine, ErrorType};
-use super::error::{ScopeClosed, ScopeError};
-use super::handle::ScopeHandle;
-use super::lifecycle::{Drive, Opened};
-use super::settings::{Policy, Settings, TaskName};
-use super::task_error::TaskError;
-use super::typed::Scope;
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use crate::scope::engine::settings::{Policy, Settings, TaskName};
+use crate::scope::engine::{Engine, ErrorType};
+use crate::scope::face::any_scope::AnyScope;
+use crate::scope::face::race::{self, RaceError, Racer};
+use crate::scope::face::scope::Scope;
+use crate::scope::face::scope_error::{ScopeClosed, ScopeError};
+use crate::scope::face::scope_handle::ScopeHandle;
+use crate::scope::run::current;
+use crate::scope::run::lifecycle::{Drive, Opened};
+use crate::scope::task_error::TaskError;
 
 /// How long a cancelled scope waits before it warns about tasks still
 /// running, unless [`ScopeBuilder::warn_after`] says otherwise.
@@ -289,9 +290,9 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
 
     /// Cancels the scope `timeout` after it opens, with reason
     /// [`CancelReason::Timeout`]. With [`run`](ScopeBuilder::run) a scope
-    /// ended by it fails with [`ScopeError::TimedOut`] (Trio's `fail_after`);
+    /// ended by it fails with [`ScopeError::TimedOut`];
     /// [`run_or_move_on`](ScopeBuilder::run_or_move_on) gives `Ok(None)`
-    /// instead (Trio's `move_on_after`). `Duration::ZERO` cancels the scope
+    /// instead. `Duration::ZERO` cancels the scope
     /// as it opens; `Duration::MAX` (or any delay past what the clock holds)
     /// never fires, so `timeout(maybe.unwrap_or(Duration::MAX))` is a bound
     /// known only at run time.
@@ -386,7 +387,7 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
 
     /// Shields the scope: its token is *not* linked to the enclosing
     /// scope's, so it runs cleanup that must happen even though the parent
-    /// is cancelled (Trio's `shield`, Kotlin's `NonCancellable`). It must be
+    /// is cancelled. It must be
     /// bounded, so it takes its own `timeout`, which is the scope's bound.
     /// The enclosing scope still joins it. Only a [`parent`](ScopeBuilder::parent)
     /// token, if one is given, still cancels it.
@@ -532,7 +533,7 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
     /// When the body returns a value, cancels the tasks still running
     /// (reason: a message saying the body returned) and then joins them,
     /// instead of waiting for them to finish on their own (the default, as
-    /// in Trio, Kotlin and `std::thread::scope`). For helpers that live as
+    /// in `std::thread::scope`). For helpers that live as
     /// long as the body: a heartbeat, a progress reporter, a prefetcher. A
     /// body that fails cancels its tasks either way. How the cancelled tasks
     /// stopped is absorbed; a real failure is still reported.
@@ -696,8 +697,7 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
     }
 
     /// Like [`run`](ScopeBuilder::run), but a scope ended by its own
-    /// deadline gives `Ok(None)` and the caller carries on (Trio's
-    /// `move_on_after`, Kotlin's `withTimeoutOrNull`).
+    /// deadline gives `Ok(None)` and the caller carries on.
     ///
     /// ```
     /// use std::time::Duration;
@@ -816,7 +816,7 @@ where
 }
 
 /// Opens a scope that fails with [`ScopeError::TimedOut`] if `timeout`
-/// passes before it finishes (Trio's `fail_after`, Kotlin's `withTimeout`).
+/// passes before it finishes.
 ///
 /// ```
 /// use std::time::Duration;
@@ -844,8 +844,7 @@ where
 }
 
 /// Opens a scope that, if `timeout` passes before it finishes, is cancelled
-/// and gives `Ok(None)` (Trio's `move_on_after`, Kotlin's
-/// `withTimeoutOrNull`).
+/// and gives `Ok(None)`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -870,4 +869,34 @@ where
     E: TaskError,
 {
     ScopeBuilder::new().timeout(timeout).run_or_move_on(body)
+}
+
+impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
+    /// Runs a [`race`](crate::race()) with these options (its policy is always a race).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let winner = taskscope::ScopeBuilder::new()
+    ///     .name("mirrors")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .race(async |r| {
+    ///         r.spawn(async { Ok::<_, taskscope::Cancelled>("a") });
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(winner, "a");
+    /// # }
+    /// ```
+    pub async fn race<T, E, F>(self, body: F) -> Result<T, RaceError<E>>
+    where
+        F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
+        T: Send + 'static,
+        E: TaskError,
+    {
+        race::race_in(self, body).await
+    }
 }

@@ -27,13 +27,13 @@ use pin_project_lite::pin_project;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
-use super::current::{self, Ambient};
-use super::engine::Engine;
-use super::error::ScopeClosed;
-use super::ledger::Kind;
-use super::settings::TaskName;
-use super::task_error::TaskError;
 use crate::cancel::CancellationToken;
+use crate::scope::engine::ledger::Kind;
+use crate::scope::engine::settings::TaskName;
+use crate::scope::engine::Engine;
+use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::run::current::{self, Ambient};
+use crate::scope::task_error::TaskError;
 
 /// What a task's future returns to its handle. A failure's error stays
 /// with the scope until the handle claims it (invariant 2).

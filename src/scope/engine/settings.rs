@@ -22,12 +22,11 @@ use crate::cancel::CancelReason;
 pub enum Policy {
     /// The first real error or panic cancels the scope (reason
     /// [`CancelReason::SiblingFailed`](crate::CancelReason::SiblingFailed));
-    /// the scope joins everyone and returns that error first. Trio's
-    /// nursery, Kotlin's `coroutineScope`, Go's `errgroup.WithContext`.
+    /// the scope joins everyone and returns that error first.
     #[default]
     FailFast,
     /// A task's error cancels nobody; errors are collected and returned when
-    /// the scope ends. Kotlin's `supervisorScope`. (Panics still cancel.)
+    /// the scope ends. (Panics still cancel.)
     Supervise,
 }
 

@@ -6,15 +6,15 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::current;
-use super::engine::Engine;
-use super::error::ScopeClosed;
-use super::handle::ScopeHandle;
-use super::settings::TaskName;
-use super::spawn;
-use super::task::TaskHandle;
-use super::tree::{self, ScopeSnapshot};
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
+use crate::scope::engine::settings::TaskName;
+use crate::scope::engine::Engine;
+use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::face::scope_handle::ScopeHandle;
+use crate::scope::face::task_handle::TaskHandle;
+use crate::scope::run::current;
+use crate::scope::run::spawn;
+use crate::scope::run::tree::{self, ScopeSnapshot};
 
 /// A live scope, whatever its tasks' error type: `Clone + Send + Sync +
 /// 'static`. [`current_scope`] gives one; a [`ScopeHandle`] (and so a body's

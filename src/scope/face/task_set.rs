@@ -6,8 +6,8 @@ use std::future::IntoFuture;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::task::{JoinTask, TaskHandle};
-use super::task_error::TaskError;
+use crate::scope::face::task_handle::{JoinTask, TaskHandle};
+use crate::scope::task_error::TaskError;
 
 /// Tasks with the same output type, joined in the order they finish:
 /// [`join_next`](TaskSet::join_next), as tokio's `JoinSet::join_next`.

@@ -31,9 +31,9 @@ use std::time::Duration;
 use slab::Slab;
 use tokio::task::AbortHandle;
 
-use super::one_lock::Locked;
-use super::settings::TaskName;
 use crate::cancel::{process_epoch, CancellationToken, ChildToken};
+use crate::scope::engine::one_lock::Locked;
+use crate::scope::engine::settings::TaskName;
 
 /// A task as its scope sees it.
 struct Tracked {

@@ -7,13 +7,13 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::engine::Engine;
-use super::handle::ScopeHandle;
-use super::start::{Ready, StartError};
-use super::task::TaskHandle;
-use super::task_builder::TaskBuilder;
-use super::task_error::TaskError;
 use crate::cancel::CancellationToken;
+use crate::scope::engine::Engine;
+use crate::scope::face::scope_handle::ScopeHandle;
+use crate::scope::face::start::{Ready, StartError};
+use crate::scope::face::task_builder::TaskBuilder;
+use crate::scope::face::task_handle::TaskHandle;
+use crate::scope::task_error::TaskError;
 
 /// A node of the task tree, as its body sees it: spawns tasks that it
 /// cancels and joins before it finishes. A body gets `&Scope` from
@@ -259,7 +259,7 @@ impl<E: TaskError> Scope<E> {
     }
 
     /// Spawns a task and waits until it says it is ready, returning the
-    /// value it gives [`Ready::send`] (Trio's `nursery.start`): a server
+    /// value it gives [`Ready::send`]: a server
     /// binds its listener, sends the address, then serves. If the task fails
     /// before it is ready, its error is returned here
     /// ([`StartError::Failed`]) instead of failing the scope; if the future

@@ -32,15 +32,15 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::current::{self, Ambient};
-use super::engine::Engine;
-use super::error::ScopeError;
-use super::ledger::{outcome, Ending, Kind, Payload, Verdict};
-use super::settings::Policy;
-use super::stack;
-use super::task_error::TaskError;
-use super::watchdog::{self, Watchdog};
 use crate::cancel::{CancelReason, CancelWatch, Cancelled};
+use crate::scope::engine::ledger::{outcome, Ending, Kind, Payload, Verdict};
+use crate::scope::engine::settings::Policy;
+use crate::scope::engine::watchdog::{self, Watchdog};
+use crate::scope::engine::Engine;
+use crate::scope::face::scope_error::ScopeError;
+use crate::scope::run::current::{self, Ambient};
+use crate::scope::run::stack;
+use crate::scope::task_error::TaskError;
 
 /// Where a scope is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]

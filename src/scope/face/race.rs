@@ -6,13 +6,13 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::builder::ScopeBuilder;
-use super::error::ScopeError;
-use super::settings::{Policy, TaskName};
-use super::spawn;
-use super::task_error::TaskError;
-use super::typed::Scope;
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
+use crate::scope::engine::settings::{Policy, TaskName};
+use crate::scope::face::scope::Scope;
+use crate::scope::face::scope_builder::ScopeBuilder;
+use crate::scope::face::scope_error::ScopeError;
+use crate::scope::run::spawn;
+use crate::scope::task_error::TaskError;
 
 /// What a [`race`] body uses to enter contestants.
 pub struct Racer<'scope, T, E> {
@@ -85,8 +85,7 @@ impl<T: Send + 'static, E: TaskError> Racer<'_, T, E> {
 /// Races the contestants the body enters with [`Racer::spawn`]: returns the
 /// first success and cancels (and joins) the rest. If every contestant
 /// fails, returns [`RaceError::Failed`] with the scope's error (every
-/// contestant's); [`RaceError::NoContestants`] if none was entered. Java's
-/// `anySuccessfulResultOrThrow`, Go's "first response wins".
+/// contestant's); [`RaceError::NoContestants`] if none was entered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -119,51 +118,35 @@ where
     ScopeBuilder::new().race(body)
 }
 
-impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
-    /// Runs a [`race`] with these options (its policy is always a race).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let winner = taskscope::ScopeBuilder::new()
-    ///     .name("mirrors")
-    ///     .timeout(Duration::from_secs(5))
-    ///     .race(async |r| {
-    ///         r.spawn(async { Ok::<_, taskscope::Cancelled>("a") });
-    ///         Ok(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(winner, "a");
-    /// # }
-    /// ```
-    pub async fn race<T, E, F>(self, body: F) -> Result<T, RaceError<E>>
-    where
-        F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
-        T: Send + 'static,
-        E: TaskError,
-    {
-        let winner = Arc::new(Mutex::new(None));
-        let result = self
-            .policy(Policy::Supervise)
-            .run(async |scope: &Scope<E>| {
-                let racer = Racer {
-                    scope,
-                    winner: Arc::clone(&winner),
-                };
-                body(&racer).await
-            })
-            .await;
-        let won = winner.lock().unwrap_or_else(PoisonError::into_inner).take();
-        match (won, result) {
-            (Some(value), _) => Ok(value),
-            (None, Err(error)) => Err(RaceError::Failed(error)),
-            // Every contestant either won or failed: no winner, no failure
-            // means there was nobody.
-            (None, Ok(())) => Err(RaceError::NoContestants),
-        }
+/// Runs `body` as a race in a scope opened by `builder`: what
+/// [`ScopeBuilder::race`] does.
+pub(crate) async fn race_in<T, E, F, const BOUNDED: bool>(
+    builder: ScopeBuilder<BOUNDED>,
+    body: F,
+) -> Result<T, RaceError<E>>
+where
+    F: AsyncFnOnce(&Racer<'_, T, E>) -> Result<(), E>,
+    T: Send + 'static,
+    E: TaskError,
+{
+    let winner = Arc::new(Mutex::new(None));
+    let result = builder
+        .policy(Policy::Supervise)
+        .run(async |scope: &Scope<E>| {
+            let racer = Racer {
+                scope,
+                winner: Arc::clone(&winner),
+            };
+            body(&racer).await
+        })
+        .await;
+    let won = winner.lock().unwrap_or_else(PoisonError::into_inner).take();
+    match (won, result) {
+        (Some(value), _) => Ok(value),
+        (None, Err(error)) => Err(RaceError::Failed(error)),
+        // Every contestant either won or failed: no winner, no failure
+        // means there was nobody.
+        (None, Ok(())) => Err(RaceError::NoContestants),
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::engine::Engine;
+use crate::scope::engine::Engine;
 
 /// What the watchdog does when a delay after cancellation has passed.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,14 @@
 //!    (its body and tasks done in one poll) is never listed: nobody could
 //!    have seen it, and opening it takes no lock of its parent.
 
+pub(crate) mod cancel_state;
+pub(crate) mod join;
+pub(crate) mod ledger;
+pub(crate) mod one_lock;
+pub(crate) mod registry;
+pub(crate) mod settings;
+pub(crate) mod watchdog;
+
 use std::any::TypeId;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,12 +45,12 @@ use std::time::Duration;
 use slab::Slab;
 use tokio::sync::Semaphore;
 
-use super::cancel_state::CancelState;
-use super::join::{release_chain, JoinCounter};
-use super::ledger::{Kind, Ledger, PanicPayload, Payload};
-use super::registry::Registry;
-use super::settings::{Policy, Settings, TaskName};
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use cancel_state::CancelState;
+use join::{release_chain, JoinCounter};
+use ledger::{Kind, Ledger, PanicPayload, Payload};
+use registry::Registry;
+use settings::{Policy, Settings, TaskName};
 
 /// Scope ids, for spans: handed to each thread in blocks, so that opening
 /// a scope touches no shared counter.
@@ -323,7 +331,7 @@ impl Engine {
 
     /// Names of the tasks still running here and in nested scopes.
     pub(crate) fn running_names(&self) -> Vec<String> {
-        super::tree::snapshot(self)
+        crate::scope::run::tree::snapshot(self)
             .map(|snapshot| snapshot.running_tasks())
             .unwrap_or_default()
     }

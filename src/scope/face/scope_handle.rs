@@ -7,25 +7,26 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::any_scope::AnyScope;
-use super::engine::Engine;
-use super::error::ScopeClosed;
-use super::start::{Ready, StartError};
-use super::task::TaskHandle;
-use super::task_builder::TaskBuilder;
-use super::task_error::TaskError;
 use crate::cancel::CancellationToken;
+use crate::scope::engine::Engine;
+use crate::scope::face::any_scope::AnyScope;
+use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::face::start::{Ready, StartError};
+use crate::scope::face::task_builder::TaskBuilder;
+use crate::scope::face::task_handle::TaskHandle;
+use crate::scope::task_error::TaskError;
 
 /// A scope whose tasks' error type is `E`, owned: `Clone + Send + Sync +
 /// 'static`. What a body's `&Scope` dereferences to; it dereferences in turn
 /// to [`AnyScope`], which has what does not depend on `E` (its token,
 /// deadline, name; cancelling it).
 ///
-/// A task can hold one and spawn siblings into its own scope (as Trio passes
-/// a nursery around); an integration can hold one and open scopes inside it
-/// with [`ScopeBuilder::within`](crate::ScopeBuilder::within). It never
-/// keeps the scope open: once the scope has finished, its verbs
-/// ([`spawn`](ScopeHandle::spawn), [`spawn_blocking`](ScopeHandle::spawn_blocking),
+/// A task can hold one and spawn siblings into its own scope; an integration
+/// can hold one and open scopes inside it with
+/// [`ScopeBuilder::within`](crate::ScopeBuilder::within). It never keeps the
+/// scope open: once the scope has finished, its verbs
+/// ([`spawn`](ScopeHandle::spawn),
+/// [`spawn_blocking`](ScopeHandle::spawn_blocking),
 /// [`spawn_local`](ScopeHandle::spawn_local), [`start`](ScopeHandle::start),
 /// and the same on [`task()`](ScopeHandle::task)) return [`ScopeClosed`].
 ///

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::one_lock::Locked;
+use crate::scope::engine::one_lock::Locked;
 
 /// An erased error of the scope's error type.
 pub(crate) type Payload = Box<dyn Any + Send>;

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::engine::{self, Engine};
+use crate::scope::engine::{self, Engine};
 
 /// Where a scope or task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,9 +21,9 @@
 
 use std::task::{Context, Poll, Waker};
 
-use super::one_lock::Locked;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
+use crate::scope::engine::one_lock::Locked;
 
 /// Counts a scope's running units; see the module docs.
 pub(crate) struct JoinCounter {

@@ -18,11 +18,11 @@ use std::task::{Context, Poll};
 
 use tokio::task::JoinHandle;
 
-use super::engine::Engine;
-use super::settings::TaskName;
-use super::spawn::{Spawned, TaskOutput};
-use super::task_error::TaskError;
 use crate::cancel::{cancel_child, CancelReason, Cancelled};
+use crate::scope::engine::settings::TaskName;
+use crate::scope::engine::Engine;
+use crate::scope::run::spawn::{Spawned, TaskOutput};
+use crate::scope::task_error::TaskError;
 
 /// The scope a handle reports to: borrowed from a body's `&Scope` (no
 /// reference count per spawn), or owned by a handle from a `ScopeHandle`.

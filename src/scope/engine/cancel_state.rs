@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 
 use tokio::time::Instant;
 
-use super::ledger::PanicPayload;
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use crate::scope::engine::ledger::PanicPayload;
 
 pub(crate) struct CancelState {
     source: CancellationSource,
