@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use pin_project_lite::pin_project;
+
 use super::budget::Inbound;
 use super::deadline::CallerDeadline;
 use super::wire::WireError;
 use crate::cancel::{CancelReason, CancellationToken};
-use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeHandle};
+use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, ScopeHandle};
 
 /// The request's scope, handed to its handler by every server integration
 /// (axum's extractor, a tonic request's extensions): spawn work that must
@@ -276,6 +278,7 @@ impl RequestScopes {
     /// The scope is opened here, not when the future is first polled, so a
     /// request nests in the owner even where the server's connection tasks
     /// run outside any scope.
+    #[inline]
     pub fn open<R, F, Fut>(
         &self,
         name: impl Into<Arc<str>>,
@@ -315,19 +318,10 @@ impl RequestScopes {
         // `Duration::MAX` never fires: no timeout.
         let builder = builder.timeout(self.timeout.unwrap_or(Duration::MAX));
         let has_deadline = self.timeout.is_some() || caller_deadline.is_some();
-        let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| async move {
+        let opened = builder.try_start(move |scope: ScopeHandle<BoxError>| Handling {
             // Only a request with a deadline of its own can time out.
-            let token = has_deadline.then(|| scope.token());
-            let output = handler(RequestScope { scope }).await;
-            // Past its own deadline, whatever the handler made of it, the
-            // request timed out (its own reason, not an inherited one).
-            let expired = token.and_then(|t| t.reason()).filter(|reason| {
-                *reason == CancelReason::Timeout || *reason.root() == CancelReason::RemoteDeadline
-            });
-            Ok(match expired {
-                Some(reason) => Err(Refusal::Expired(reason.root().clone())),
-                None => Ok(output),
-            })
+            token: has_deadline.then(|| scope.token()),
+            handler: handler(RequestScope { scope }),
         });
         match opened {
             Ok(running) => RequestFuture {
@@ -335,16 +329,10 @@ impl RequestScopes {
                 answer_at_deadline: self.answer_at_deadline,
                 refuse,
                 // Boxed where it is made: the scope's future is large, and
-                // the server moves the request's future a few times.
-                state: State::Running(Box::pin(async move {
-                    match running.await {
-                        Ok(outcome) => outcome,
-                        Err(error) if error.is_timeout() => {
-                            Err(Refusal::Expired(CancelReason::Timeout))
-                        }
-                        Err(_) => Err(Refusal::Failed),
-                    }
-                })),
+                // the server moves the request's future a few times. The
+                // outcome is mapped in `poll`: an `async` block around it
+                // would move it once more.
+                state: State::Running(Box::pin(running)),
             },
             Err(_closed) => RequestFuture::refused(refuse(Refusal::Closed)),
         }
@@ -382,6 +370,36 @@ impl fmt::Debug for RequestScopes {
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+pin_project! {
+    /// The body of a request's scope: the handler's future, then whether
+    /// the request's own deadline passed meanwhile. A future of its own,
+    /// not an `async` block, so the handler's output is not moved through
+    /// one more state machine.
+    struct Handling<F> {
+        #[pin]
+        handler: F,
+        token: Option<CancellationToken>,
+    }
+}
+
+impl<F: Future> Future for Handling<F> {
+    type Output = Result<Result<F::Output, CancelReason>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.handler.poll(cx));
+        // Past its own deadline, whatever the handler made of it, the
+        // request timed out (its own reason, not an inherited one).
+        let expired = this.token.take().and_then(|t| t.reason()).filter(|reason| {
+            *reason == CancelReason::Timeout || *reason.root() == CancelReason::RemoteDeadline
+        });
+        Poll::Ready(Ok(match expired {
+            Some(reason) => Err(reason.root().clone()),
+            None => Ok(output),
+        }))
+    }
+}
+
 /// One request, from [`RequestScopes::open`]: the handler's value or the
 /// answer to a [`Refusal`]. Dropping it before it completes (the caller
 /// left) cancels the request's scope with
@@ -399,9 +417,13 @@ pub struct RequestFuture<R> {
     state: State<R>,
 }
 
+/// What a request's scope ends with: the handler's value or the deadline
+/// that passed, or why the scope failed.
+type Outcome<R> = Result<Result<R, CancelReason>, ScopeError<BoxError>>;
+
 enum State<R> {
     /// The request's scope, running the handler.
-    Running(Boxed<Result<R, Refusal>>),
+    Running(Boxed<Outcome<R>>),
     /// Answered without running anything, or already polled to the end.
     Done(Option<R>),
 }
@@ -436,7 +458,7 @@ impl<R> RequestFuture<R> {
             caller_deadline: None,
             answer_at_deadline: false,
             refuse: |_| unreachable!("a passed request is never refused"),
-            state: State::Running(Box::pin(async move { Ok(future.await) })),
+            state: State::Running(Box::pin(async move { Ok(Ok(future.await)) })),
         }
     }
 }
@@ -469,9 +491,18 @@ impl<R> Future for RequestFuture<R> {
         }
         let answer = match &mut this.state {
             State::Running(running) => {
+                // The finished scope's future is dropped with this one, as
+                // a server drops a request's future once it has answered.
                 let outcome = std::task::ready!(running.as_mut().poll(cx));
-                this.state = State::Done(None);
-                outcome.unwrap_or_else(this.refuse)
+                let answer = match outcome {
+                    Ok(answer) => answer.map_err(Refusal::Expired),
+                    Err(error) if error.is_timeout() => {
+                        Err(Refusal::Expired(CancelReason::Timeout))
+                    }
+                    // The error went to the scope's log.
+                    Err(_) => Err(Refusal::Failed),
+                };
+                answer.unwrap_or_else(this.refuse)
             }
             State::Done(answer) => answer.take().expect("polled after completion"),
         };
