@@ -184,7 +184,7 @@ pub mod tree {
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, BoxError,
     JoinTask, Policy, RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError,
-    ScopeHandle, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet,
+    ScopeHandle, ScopeLocal, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.
@@ -211,6 +211,7 @@ pub use scope::{
 /// | `shielded` | `Duration` (required bound) | [`ScopeBuilder::shielded`] |
 /// | `parent` | a [`CancellationToken`] | [`ScopeBuilder::parent`] |
 /// | `cancel_on_exit` | `bool` | [`ScopeBuilder::cancel_on_exit`] |
+/// | `bind` | `(KEY, value)`, a [`ScopeLocal`] and its value; may repeat | [`ScopeBuilder::bind`] |
 ///
 /// The keys are the builder's method names (`move_on_after` is the one
 /// that picks a form rather than an option). A scope has one bound:

@@ -19,6 +19,8 @@ enum Kind {
     Policy,
     /// `.timeout(value)`, and the "move on" form of running.
     MoveOnAfter,
+    /// `(KEY, value)` → `.bind(&KEY, value)`; the one key that may repeat.
+    Bind,
 }
 
 /// Every option of `scope!`: its key (the `ScopeBuilder` method it calls),
@@ -37,6 +39,7 @@ const OPTIONS: &[(&str, Kind, bool)] = &[
     ("shielded", Kind::Duration, true),
     ("parent", Kind::Reference, false),
     ("cancel_on_exit", Kind::Plain, false),
+    ("bind", Kind::Bind, false),
 ];
 
 /// The keys, for an error message: "`name`, `policy`, …".
@@ -109,7 +112,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 format!("unknown scope! option `{name}`; allowed: {}", allowed()),
             ));
         };
-        if seen.contains(&name) {
+        if seen.contains(&name) && kind != Kind::Bind {
             return Err(Error::new(key.span(), format!("duplicate option `{name}`")));
         }
         seen.push(name.clone());
@@ -139,6 +142,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 quote!(#builder.timeout(#value))
             }
             Kind::Policy => policy(&builder, value)?,
+            Kind::Bind => bind(&builder, value)?,
         };
     }
     let ExprClosure {
@@ -151,6 +155,21 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     Ok(quote! {
         #builder.#form(#(#attrs)* async #capture |#inputs| #body)
     })
+}
+
+/// `bind = (KEY, value)`: a scope-local key (a `static`) and its value.
+fn bind(builder: &TokenStream, value: &Expr) -> syn::Result<TokenStream> {
+    match value {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
+            let key = &tuple.elems[0];
+            let bound = &tuple.elems[1];
+            Ok(quote!(#builder.bind(&#key, #bound)))
+        }
+        _ => Err(Error::new(
+            value.span(),
+            "`bind` takes a key and its value: `bind = (REQUEST_ID, id)`",
+        )),
+    }
 }
 
 /// `policy = fail_fast` or `policy = supervise`.

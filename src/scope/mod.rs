@@ -47,6 +47,7 @@ pub use face::scope::Scope;
 pub use face::scope_builder::{fail_after, move_on_after, scope, ScopeBuilder};
 pub use face::scope_error::{ScopeClosed, ScopeError};
 pub use face::scope_handle::ScopeHandle;
+pub use face::scope_local::ScopeLocal;
 pub use face::start::{Ready, StartError};
 pub use face::task_builder::TaskBuilder;
 pub use face::task_handle::{JoinTask, TaskHandle};

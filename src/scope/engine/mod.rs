@@ -31,6 +31,7 @@
 pub(crate) mod cancel_state;
 pub(crate) mod join;
 pub(crate) mod ledger;
+pub(crate) mod locals;
 pub(crate) mod one_lock;
 pub(crate) mod registry;
 pub(crate) mod settings;
@@ -180,6 +181,11 @@ impl Engine {
 
     pub(crate) fn token(&self) -> CancellationToken {
         self.cancel.token()
+    }
+
+    /// The scope-local values this scope sees.
+    pub(crate) fn locals(&self) -> Option<&Arc<locals::Locals>> {
+        self.settings.locals.as_ref()
     }
 
     /// Lists the scope in the tree (and its ancestors, if they are not yet)

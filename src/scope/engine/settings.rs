@@ -7,6 +7,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::locals::Locals;
 use crate::cancel::CancelReason;
 
 /// What a scope does when a task fails.
@@ -101,4 +102,6 @@ pub(crate) struct Settings {
     /// when no `tracing` subscriber is installed (the host's root scope
     /// says so; scopes inside inherit it).
     pub(crate) stderr_reports: bool,
+    /// The scope-local values it sees (`None`: no binding above or here).
+    pub(crate) locals: Option<Arc<Locals>>,
 }

@@ -356,7 +356,18 @@ impl fmt::Debug for AnyScope {
             .field("name", &self.name())
             .field("error_type", &self.engine.error_type.name())
             .field("finished", &self.is_finished())
+            .field("binds", &BoundNames(&self.engine))
             .finish()
+    }
+}
+
+/// The names of the scope-local keys a scope binds, for `Debug`.
+struct BoundNames<'a>(&'a Engine);
+
+impl fmt::Debug for BoundNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.0.locals().into_iter().flat_map(|l| l.bound_here());
+        f.debug_list().entries(names).finish()
     }
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod scope;
 pub(crate) mod scope_builder;
 pub(crate) mod scope_error;
 pub(crate) mod scope_handle;
+pub(crate) mod scope_local;
 pub(crate) mod start;
 pub(crate) mod task_builder;
 pub(crate) mod task_handle;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
+use crate::scope::engine::locals::{Binding, Locals};
 use crate::scope::engine::settings::{Policy, Settings, TaskName};
 use crate::scope::engine::{Engine, ErrorType};
 use crate::scope::face::any_scope::AnyScope;
@@ -16,6 +17,7 @@ use crate::scope::face::race::{self, RaceError, Racer};
 use crate::scope::face::scope::Scope;
 use crate::scope::face::scope_error::{ScopeClosed, ScopeError};
 use crate::scope::face::scope_handle::ScopeHandle;
+use crate::scope::face::scope_local::ScopeLocal;
 use crate::scope::run::current;
 use crate::scope::run::lifecycle::{Drive, Opened};
 use crate::scope::task_error::TaskError;
@@ -98,6 +100,7 @@ struct Options {
     cancel_on_exit: bool,
     shutdown_grace: Option<Duration>,
     stderr_reports: bool,
+    binds: Vec<Binding>,
 }
 
 impl Default for Options {
@@ -113,6 +116,7 @@ impl Default for Options {
             cancel_on_exit: false,
             shutdown_grace: None,
             stderr_reports: false,
+            binds: Vec::new(),
         }
     }
 }
@@ -492,6 +496,34 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
         self
     }
 
+    /// Binds `value` to the scope-local `key` for this scope and what runs
+    /// below it (as far as the key's rule says; see [`ScopeLocal`]). Binding
+    /// a key again, here or in a nested scope, replaces the value for that
+    /// scope and below.
+    ///
+    /// ```
+    /// use taskscope::{ScopeBuilder, ScopeLocal};
+    ///
+    /// static TENANT: ScopeLocal<&'static str> = ScopeLocal::new("tenant");
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let seen = ScopeBuilder::new()
+    ///     .bind(&TENANT, "acme")
+    ///     .run(async |s| {
+    ///         let task = s.spawn_blocking(|_token| Ok::<_, taskscope::Cancelled>(TENANT.get()));
+    ///         task.await
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(seen, Some("acme")); // read on the blocking thread
+    /// # }
+    /// ```
+    pub fn bind<T: Send + Sync + 'static>(mut self, key: &'static ScopeLocal<T>, value: T) -> Self {
+        self.options().binds.push(key.binding(value));
+        self
+    }
+
     /// Opens the scope inside `scope` instead of the enclosing one: `scope`
     /// joins it (does not finish before it has), and its token is linked to
     /// `scope`'s unless [`parent`](ScopeBuilder::parent) or
@@ -765,7 +797,13 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
                 return Err(ScopeClosed);
             }
         }
+        let locals = Locals::open(
+            owner.as_ref().and_then(|owner| owner.locals()),
+            options.shielded,
+            options.binds,
+        );
         let settings = Settings {
+            locals,
             name: self.name.clone(),
             policy: options.policy,
             grace: options.grace,

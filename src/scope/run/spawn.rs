@@ -184,7 +184,12 @@ where
     };
     let fallback = name.clone();
     let join = tokio::task::spawn_blocking(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(|| f(token.clone())));
+        // The task's scope is the ambient one on the blocking thread too:
+        // `taskscope::token()` and scope-local values work there.
+        let mut ambient = Some(Ambient::task(Arc::clone(&guard.engine), id));
+        let result = current::enter(&mut ambient, || {
+            panic::catch_unwind(AssertUnwindSafe(|| f(token.clone())))
+        });
         guard.complete(&fallback, result, || token.is_cancelled())
     });
     engine.registry.track(id, name, join.abort_handle());

@@ -72,6 +72,9 @@ pub struct ScopeSnapshot {
     /// [`AnyScope::set_status`](crate::AnyScope::set_status)): a
     /// service's phase, say.
     pub status: Option<String>,
+    /// The names of the scope-local keys it binds itself (see
+    /// [`ScopeLocal`](crate::ScopeLocal)); never their values.
+    pub binds: Vec<&'static str>,
     /// Its tasks still running.
     pub tasks: Vec<TaskSnapshot>,
     /// Scopes opened inside it (by its body or its tasks) that are alive.
@@ -257,6 +260,9 @@ fn snapshot_here(engine: &Engine) -> Option<ScopeSnapshot> {
             .map(|at| tokio::time::Instant::now().saturating_duration_since(at)),
         reason: engine.cancel.reason().map(|r| r.to_string()),
         status: engine.registry.status().map(|s| s.to_string()),
+        binds: engine
+            .locals()
+            .map_or_else(Vec::new, |locals| locals.bound_here().collect()),
         tasks,
         scopes: Vec::new(),
     })
@@ -273,6 +279,7 @@ impl ScopeSnapshot {
             cancelled_for: self.cancelled_for,
             reason: self.reason.clone(),
             status: self.status.clone(),
+            binds: self.binds.clone(),
             tasks: self.tasks.clone(),
             scopes: Vec::new(),
         }
@@ -335,6 +342,7 @@ impl fmt::Debug for ScopeSnapshot {
             .field("cancelled_for", &self.cancelled_for)
             .field("reason", &self.reason)
             .field("status", &self.status)
+            .field("binds", &self.binds)
             .field("tasks", &self.tasks)
             .field("scopes", &format_args!("[{} nested]", self.scopes.len()))
             .finish()
@@ -390,6 +398,9 @@ impl fmt::Display for ScopeSnapshot {
             )?;
             if let Some(status) = &node.status {
                 write!(f, " [{status}]")?;
+            }
+            if !node.binds.is_empty() {
+                write!(f, " (binds {})", node.binds.join(", "))?;
             }
             match (node.cancelled_for, &node.reason) {
                 (Some(ago), Some(reason)) => writeln!(f, " {} ago: {reason}", seconds(ago))?,

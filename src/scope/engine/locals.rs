@@ -1,0 +1,169 @@
+//! The scope-local values a scope sees: what its parent passes down, then
+//! its own bindings. Computed once when the scope opens and never changed,
+//! so a read is one scan of a short list on the current scope, however far
+//! up the value was bound.
+//!
+//! # Invariants
+//!
+//! 1. A scope that binds nothing, under a parent whose values all pass
+//!    down unchanged, shares its parent's list (one reference count); a
+//!    scope under no binding at all holds nothing.
+//! 2. A key appears at most once in a list: a nested binding replaces the
+//!    outer one for the scope and everything below it.
+//! 3. A value bound with [`Rule::ThisScope`] is in the binding scope's list
+//!    only; one bound with [`Rule::NotIntoShields`] is left out of a
+//!    shielded scope's list, and so of everything below it.
+
+use std::any::Any;
+use std::sync::Arc;
+
+/// How far down a bound value travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// Every task and nested scope below the binding sees it.
+    Inherit,
+    /// The binding scope's body and its own tasks, not nested scopes.
+    ThisScope,
+    /// Everything below, except a shielded scope and what is below it.
+    NotIntoShields,
+}
+
+/// A value bound to a key.
+#[derive(Clone)]
+pub(crate) struct Binding {
+    /// The key's identity: its address (keys are `static`s).
+    pub(crate) key: usize,
+    pub(crate) name: &'static str,
+    pub(crate) rule: Rule,
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    binding: Binding,
+    /// Bound by the scope this list belongs to (not inherited).
+    here: bool,
+}
+
+/// The values one scope sees.
+pub(crate) struct Locals {
+    entries: Vec<Entry>,
+}
+
+impl Locals {
+    /// The list of a scope opened below `parent`'s list, shielded or not,
+    /// binding `own` (invariants 1–3).
+    pub(crate) fn open(
+        parent: Option<&Arc<Locals>>,
+        shielded: bool,
+        own: Vec<Binding>,
+    ) -> Option<Arc<Locals>> {
+        let passes = |entry: &Entry| match entry.binding.rule {
+            Rule::Inherit => true,
+            Rule::ThisScope => !entry.here,
+            Rule::NotIntoShields => !shielded,
+        };
+        if own.is_empty() {
+            let parent = parent?;
+            if parent.entries.iter().all(|e| passes(e) && !e.here) {
+                return Some(Arc::clone(parent));
+            }
+        }
+        let mut entries: Vec<Entry> = parent
+            .into_iter()
+            .flat_map(|p| p.entries.iter())
+            .filter(|e| passes(e))
+            .map(|e| Entry {
+                binding: e.binding.clone(),
+                here: false,
+            })
+            .collect();
+        for binding in own {
+            entries.retain(|e| e.binding.key != binding.key);
+            entries.push(Entry {
+                binding,
+                here: true,
+            });
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        Some(Arc::new(Locals { entries }))
+    }
+
+    /// The value bound to `key`, if this scope sees one.
+    pub(crate) fn get(&self, key: usize) -> Option<&Arc<dyn Any + Send + Sync>> {
+        self.entries
+            .iter()
+            .find(|e| e.binding.key == key)
+            .map(|e| &e.binding.value)
+    }
+
+    /// The names of the keys this scope binds itself (never the values:
+    /// they may be secret).
+    pub(crate) fn bound_here(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.here)
+            .map(|e| e.binding.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(key: usize, rule: Rule, value: u32) -> Binding {
+        Binding {
+            key,
+            name: "k",
+            rule,
+            value: Arc::new(value),
+        }
+    }
+
+    fn read(locals: Option<&Arc<Locals>>, key: usize) -> Option<u32> {
+        locals?.get(key)?.downcast_ref::<u32>().copied()
+    }
+
+    #[test]
+    fn nothing_bound_holds_nothing_and_an_unchanged_list_is_shared() {
+        assert!(Locals::open(None, false, Vec::new()).is_none());
+        let outer = Locals::open(None, false, vec![binding(1, Rule::Inherit, 7)]);
+        let inner = Locals::open(outer.as_ref(), false, Vec::new());
+        // Bound "here" in the outer list, so the inner one is a new list
+        // once; below it, lists are shared.
+        let below = Locals::open(inner.as_ref(), false, Vec::new());
+        assert!(Arc::ptr_eq(
+            inner.as_ref().unwrap(),
+            below.as_ref().unwrap()
+        ));
+        assert_eq!(read(below.as_ref(), 1), Some(7));
+    }
+
+    #[test]
+    fn a_nested_binding_shadows_and_rules_stop_where_they_say() {
+        let outer = Locals::open(
+            None,
+            false,
+            vec![
+                binding(1, Rule::Inherit, 1),
+                binding(2, Rule::ThisScope, 2),
+                binding(3, Rule::NotIntoShields, 3),
+            ],
+        );
+        assert_eq!(read(outer.as_ref(), 2), Some(2));
+        let nested = Locals::open(outer.as_ref(), false, vec![binding(1, Rule::Inherit, 10)]);
+        assert_eq!(read(nested.as_ref(), 1), Some(10));
+        assert_eq!(read(nested.as_ref(), 2), None);
+        assert_eq!(read(nested.as_ref(), 3), Some(3));
+        assert_eq!(read(outer.as_ref(), 1), Some(1));
+        let shield = Locals::open(nested.as_ref(), true, Vec::new());
+        assert_eq!(read(shield.as_ref(), 3), None);
+        assert_eq!(read(shield.as_ref(), 1), Some(10));
+        let below_shield = Locals::open(shield.as_ref(), false, Vec::new());
+        assert_eq!(read(below_shield.as_ref(), 3), None);
+        let names: Vec<_> = nested.as_ref().unwrap().bound_here().collect();
+        assert_eq!(names, ["k"]);
+    }
+}
