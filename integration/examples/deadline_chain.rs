@@ -49,7 +49,10 @@ fn print_timeline(log: &Log, t0: Instant) {
                 println!("  C: SQLite query {how} at {:>4} ms", (at - t0).as_millis())
             }
             Event::AuditWritten => println!("  C: audit record written (in a shielded scope)"),
-            Event::HandlerRan(_) => {}
+            Event::Tenant(service, Some(tenant)) => {
+                println!("  {service}: runs for tenant {tenant:?} (from baggage)")
+            }
+            Event::HandlerRan(_) | Event::Tenant(_, None) => {}
         }
     }
 }
@@ -74,11 +77,16 @@ async fn main() {
                 chain.a, chain.b, chain.c
             );
 
-            println!("\nrequest 1: GET A/work with x-request-budget-ms: 300");
+            println!(
+                "\nrequest 1: GET A/work with x-request-budget-ms: 300 and baggage: tenant=acme"
+            );
             let t0 = Instant::now();
             let mut client = http_client::Client::connect(chain.a).await;
             let (status, _) = client
-                .get_with("/work", &[("x-request-budget-ms", "300")])
+                .get_with(
+                    "/work",
+                    &[("x-request-budget-ms", "300"), ("baggage", "tenant=acme")],
+                )
                 .await;
             wait_for(&log, |e| e.contains(&Event::AuditWritten)).await;
             print_timeline(&log, t0);

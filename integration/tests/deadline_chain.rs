@@ -109,17 +109,13 @@ async fn a_300_ms_budget_stops_all_three_services_at_the_deadline() {
         // Nothing left running in any service (the audit writer aside,
         // which is shielded and bounded: see test 4).
         until(&log, |events| events.contains(&Event::AuditWritten)).await;
-        let tree = taskscope::tree();
-        let chain_scope = tree
-            .scopes
-            .iter()
-            .find(|s| s.name.as_deref() == Some("chain"));
-        let busy: Vec<_> = chain_scope
-            .map(|s| s.scopes.iter().map(|r| r.name.clone()).collect())
-            .unwrap_or_default();
+        // This test's own chain scope (other tests run chains of their own
+        // in parallel): the body runs in it.
+        let chain_scope = taskscope::current_scope().unwrap().snapshot().unwrap();
+        let busy: Vec<_> = chain_scope.scopes.iter().map(|r| r.name.clone()).collect();
         assert!(
             busy.is_empty(),
-            "request scopes still open: {busy:?}\n{tree}"
+            "request scopes still open: {busy:?}\n{chain_scope}"
         );
     })
     .await;
@@ -236,4 +232,63 @@ async fn call_b(b: std::net::SocketAddr, timeout: &str) -> Result<String, tonic:
         .unary(request, path, chain::Utf8Codec)
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// A scope-local value that travels: the caller's `baggage` binds the
+/// tenant on A's request scope; A's call to B (tonic's channel) and B's to
+/// C (reqwest) carry it on, each server reading it into its request scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_in_baggage_reaches_b_and_c() {
+    with_chain(async |chain, log| {
+        let mut client = Client::connect(chain.a).await;
+        let (status, _body) = client
+            .get_with(
+                "/work",
+                &[
+                    ("x-request-budget-ms", "300"),
+                    ("baggage", "unrelated=1, tenant=acme%20corp;ttl=5"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        until(&log, |events| {
+            events.iter().any(|e| matches!(e, Event::Tenant("C", _)))
+        })
+        .await;
+        for service in ["A", "B", "C"] {
+            assert_eq!(
+                log.tenant(service),
+                Some(Some("acme corp".to_owned())),
+                "{service}: {:#?}",
+                log.events()
+            );
+        }
+    })
+    .await;
+}
+
+/// Untrusted baggage: a malformed member is skipped, never a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_baggage_is_skipped_and_the_request_runs() {
+    with_chain(async |chain, log| {
+        let mut client = Client::connect(chain.a).await;
+        let (status, _body) = client
+            .get_with(
+                "/work",
+                &[
+                    ("x-request-budget-ms", "300"),
+                    ("baggage", "tenant=%zz,=,;;"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        until(&log, |events| {
+            events.iter().any(|e| matches!(e, Event::Tenant("C", _)))
+        })
+        .await;
+        for service in ["A", "B", "C"] {
+            assert_eq!(log.tenant(service), Some(None), "{service}");
+        }
+    })
+    .await;
 }

@@ -181,6 +181,7 @@ async fn extreme_durations_in_the_policies() {
     let forever = scopes.open(
         "forever",
         Some(u64_max_ms.as_bytes()),
+        &[],
         |_| async {
             tokio::time::sleep(Duration::from_secs(86_400 * 365)).await;
             taskscope::token().is_cancelled()
@@ -188,6 +189,89 @@ async fn extreme_durations_in_the_policies() {
         |_| true,
     );
     assert!(!forever.await);
-    let zero = scopes.open("zero", Some(b"0"), |_| async { "ran" }, |_| "refused");
+    let zero = scopes.open("zero", Some(b"0"), &[], |_| async { "ran" }, |_| "refused");
     assert_eq!(zero.await, "refused");
+}
+
+static TRAVELS: taskscope::ScopeLocal<String> = taskscope::ScopeLocal::new("travels")
+    .across_processes(|value| value.clone(), |text| Some(text.to_owned()));
+
+/// What a server binds from `lines` of incoming `baggage`, read back in
+/// the request's scope.
+fn received(lines: &[&[u8]], limits: Option<(usize, usize)>) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut scopes = taskscope::remote::RequestScopes::new().accept(&TRAVELS);
+        if let Some((bytes, members)) = limits {
+            scopes = scopes.baggage_limits(bytes, members);
+        }
+        scopes
+            .open(
+                "GET /",
+                None,
+                lines,
+                |_| async { TRAVELS.get() },
+                |_| panic!("baggage never refuses a request"),
+            )
+            .await
+    })
+}
+
+/// The `baggage` a client sends from a scope binding `value`.
+fn sent(value: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(
+        taskscope::ScopeBuilder::new()
+            .bind(&TRAVELS, value.to_owned())
+            .run(async |_| Ok::<_, taskscope::Cancelled>(Outbound::http().baggage())),
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn no_baggage_makes_a_server_panic_or_refuse(
+        lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..4),
+    ) {
+        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        // Whatever arrives, the request runs; a value, if bound, came from
+        // a well-formed `travels` member.
+        if let Some(value) = received(&lines, None) {
+            let joined = lines.join(&b',');
+            prop_assert!(joined.windows(8).any(|w| w == b"travels="), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn any_value_survives_the_trip(value in any::<String>()) {
+        let header = sent(&value).unwrap();
+        prop_assert!(header.bytes().all(|b| b.is_ascii_graphic()), "{header}");
+        prop_assert_eq!(received(&[header.as_bytes()], None), Some(value));
+    }
+}
+
+#[test]
+fn baggage_limits_cut_what_is_read() {
+    let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
+    let mut lines = many.join(",");
+    lines.push_str(",travels=late");
+    // Past the 64th member: not read.
+    assert_eq!(received(&[lines.as_bytes()], None), None);
+    assert_eq!(received(&[b"travels=early"], Some((0, 64))), None);
+    assert_eq!(received(&[b"travels=early"], Some((8_192, 0))), None);
+    assert_eq!(
+        received(&[b"x=1", b"travels=second%20line"], None).as_deref(),
+        Some("second line")
+    );
+    // Huge limits read everything there is.
+    assert_eq!(
+        received(&[lines.as_bytes()], Some((usize::MAX, usize::MAX))).as_deref(),
+        Some("late")
+    );
 }

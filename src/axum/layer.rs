@@ -205,6 +205,17 @@ where
             .budget_header()
             .and_then(|header| request.headers().get(header))
             .cloned();
+        // Read only when a key is accepted; clones share their bytes.
+        let baggage: Vec<_> = match scopes.accepts_baggage() {
+            true => request
+                .headers()
+                .get_all("baggage")
+                .iter()
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
+        let baggage: Vec<&[u8]> = baggage.iter().map(|v| v.as_bytes()).collect();
         let name = request_name(request.method().as_str(), request.uri().path());
         let handler = move |scope: RequestScope| async move {
             request.extensions_mut().insert(scope);
@@ -212,7 +223,8 @@ where
             // around it is moved a few times before it runs.
             Ok(Box::pin(inner.call(request)).await?.into_response())
         };
-        scopes.open(name, budget.as_ref().map(|v| v.as_bytes()), handler, refuse)
+        let budget = budget.as_ref().map(|v| v.as_bytes());
+        scopes.open(name, budget, &baggage, handler, refuse)
     }
 }
 

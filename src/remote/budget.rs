@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use super::baggage;
 use super::deadline::RESET_TOLERANCE;
 use super::request::Refusal;
 use super::wire::{self, WireError};
 use crate::cancel::{CancelReason, CancellationToken, Cancelled};
+use crate::scope::current_scope;
 
 /// The header a budget travels in over HTTP unless told otherwise: the
 /// milliseconds the caller still allows, as a decimal number.
@@ -222,6 +224,35 @@ impl Outbound {
     /// The time kept back for the trip.
     pub fn margin_value(&self) -> Duration {
         self.margin
+    }
+
+    /// The `baggage` header value for a call made from the current scope:
+    /// every scope-local value it sees whose key travels
+    /// ([`ScopeLocal::across_processes`](crate::ScopeLocal::across_processes));
+    /// `None` when there is none (or outside any scope).
+    ///
+    /// ```
+    /// use taskscope::{remote::Outbound, ScopeBuilder, ScopeLocal};
+    ///
+    /// static TENANT: ScopeLocal<String> =
+    ///     ScopeLocal::new("tenant").across_processes(|t| t.clone(), |s| Some(s.to_owned()));
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(Outbound::http().baggage(), None);
+    /// ScopeBuilder::new()
+    ///     .bind(&TENANT, "acme corp".to_owned())
+    ///     .run(async |_| {
+    ///         assert_eq!(Outbound::http().baggage().as_deref(), Some("tenant=acme%20corp"));
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn baggage(&self) -> Option<String> {
+        let values = current_scope()?.outgoing_values();
+        baggage::format(values.iter().map(|(name, value)| (*name, value.as_str())))
     }
 
     /// Whether what is left of `token`'s deadline is within one trip of

@@ -20,6 +20,7 @@
 //! [`CancelReason::RemoteDeadline`]: crate::CancelReason::RemoteDeadline
 //! [`CancelReason::ClientDisconnected`]: crate::CancelReason::ClientDisconnected
 
+mod baggage;
 mod budget;
 mod deadline;
 mod request;

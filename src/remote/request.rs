@@ -20,11 +20,14 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use super::baggage;
 use super::budget::Inbound;
 use super::deadline::CallerDeadline;
 use super::wire::WireError;
 use crate::cancel::{CancelReason, CancellationToken};
-use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, ScopeHandle};
+use crate::scope::{
+    current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, ScopeHandle, ScopeLocal,
+};
 
 /// The request's scope, handed to its handler by every server integration
 /// (axum's extractor, a tonic request's extensions): spawn work that must
@@ -44,7 +47,7 @@ use crate::scope::{current_scope, AnyScope, BoxError, ScopeBuilder, ScopeError, 
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let scopes = RequestScopes::new();
-/// let answer = scopes.open("GET /", None, |scope: RequestScope| async move {
+/// let answer = scopes.open("GET /", None, &[], |scope: RequestScope| async move {
 ///     let task = scope.spawn(async { Ok::<_, taskscope::BoxError>(6 * 7) }).unwrap();
 ///     task.await.unwrap()
 /// }, |_refusal| 0);
@@ -145,11 +148,11 @@ impl std::error::Error for Refusal {}
 /// fn refuse(refusal: Refusal) -> String {
 ///     format!("refused: {refusal}")
 /// }
-/// let ok = scopes.open("GET /", Some(b"250"), |_scope| async {
+/// let ok = scopes.open("GET /", Some(b"250"), &[], |_scope| async {
 ///     taskscope::token().remaining().is_some().to_string()
 /// }, refuse);
 /// assert_eq!(ok.await, "true"); // the handler's token has the caller's deadline
-/// let spent = scopes.open("GET /", Some(b"0"), |_scope| async { String::new() }, refuse);
+/// let spent = scopes.open("GET /", Some(b"0"), &[], |_scope| async { String::new() }, refuse);
 /// assert_eq!(spent.await, "refused: the caller's deadline passed");
 /// # }
 /// ```
@@ -161,7 +164,21 @@ pub struct RequestScopes {
     timeout: Option<Duration>,
     inbound: Option<Inbound>,
     answer_at_deadline: bool,
+    accepted: Vec<Accepted>,
+    baggage_limits: baggage::Limits,
 }
+
+/// A scope-local key a server reads from `baggage`: its name, and how a
+/// value read for it is bound on a request's builder (unchanged if the
+/// key's decoder refuses it).
+#[derive(Clone)]
+struct Accepted {
+    name: &'static str,
+    bind: Arc<BindFromWire>,
+}
+
+/// Binds a value read from the wire on a request's builder.
+type BindFromWire = dyn Fn(ScopeBuilder, &str) -> ScopeBuilder + Send + Sync;
 
 impl RequestScopes {
     /// Request scopes nested in the current scope (the scope whose body or
@@ -176,7 +193,66 @@ impl RequestScopes {
             timeout: None,
             inbound: None,
             answer_at_deadline: false,
+            accepted: Vec::new(),
+            baggage_limits: baggage::Limits::default(),
         }
+    }
+
+    /// Reads `key`'s value from the request's W3C `baggage` header, if the
+    /// caller sent one, and binds it on the request's scope: the handler
+    /// and everything below it see it, as if the server had bound it. The
+    /// key must travel ([`ScopeLocal::across_processes`]); what arrives is
+    /// untrusted, and a member that is malformed, or that the key's decoder
+    /// refuses, is skipped (with a debug event), never a panic or a refusal.
+    ///
+    /// ```
+    /// use taskscope::remote::RequestScopes;
+    /// use taskscope::ScopeLocal;
+    ///
+    /// static TENANT: ScopeLocal<String> =
+    ///     ScopeLocal::new("tenant").across_processes(|t| t.clone(), |s| Some(s.to_owned()));
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let scopes = RequestScopes::new().accept(&TENANT);
+    /// let seen = scopes.open("GET /", None, &[b"tenant=acme,other=1"], |_| async {
+    ///     TENANT.get()
+    /// }, |_| None);
+    /// assert_eq!(seen.await.as_deref(), Some("acme"));
+    /// # }
+    /// ```
+    pub fn accept<T: Send + Sync + 'static>(mut self, key: &'static ScopeLocal<T>) -> Self {
+        let bind = move |builder: ScopeBuilder, text: &str| match key.decode_wire(text) {
+            Some(value) => builder.bind(key, value),
+            None => {
+                tracing::debug!(
+                    key = key.name(),
+                    "baggage: value refused by the key's decoder"
+                );
+                builder
+            }
+        };
+        self.accepted.push(Accepted {
+            name: key.name(),
+            bind: Arc::new(bind),
+        });
+        self
+    }
+
+    /// Whether [`open`](RequestScopes::open) reads `baggage` (a key was
+    /// [accepted](RequestScopes::accept)): an adapter need not look for the
+    /// header otherwise.
+    pub fn accepts_baggage(&self) -> bool {
+        !self.accepted.is_empty()
+    }
+
+    /// How much of an incoming `baggage` header is read: at most `bytes`
+    /// bytes (what lies beyond the last whole member inside them is
+    /// ignored) and `members` members. W3C's minimums, 8,192 bytes and 64
+    /// members, by default; zero reads nothing.
+    pub fn baggage_limits(mut self, bytes: usize, members: usize) -> Self {
+        self.baggage_limits = baggage::Limits { bytes, members };
+        self
     }
 
     /// Links request tokens to `parent` instead of the owner scope's token
@@ -243,7 +319,7 @@ impl RequestScopes {
     /// # async fn main() {
     /// taskscope::scope(async |s| {
     ///     let scopes = RequestScopes::new().within(s);
-    ///     let request = scopes.open("GET /", None, |_| async {
+    ///     let request = scopes.open("GET /", None, &[], |_| async {
     ///         taskscope::token().cancelled().await;
     ///         "stopped with its owner"
     ///     }, |_| "refused");
@@ -268,8 +344,9 @@ impl RequestScopes {
     }
 
     /// Opens the scope of one request named `name` (`GET /path`, the gRPC
-    /// method) whose budget header holds `budget` (`None`: absent), and
-    /// runs `handler` as its body. The future it returns is the request:
+    /// method) whose budget header holds `budget` (`None`: absent) and
+    /// whose `baggage` headers hold `baggage` (one slice per header line;
+    /// empty: none), and runs `handler` as its body. The future it returns is the request:
     /// the handler's value, or `refuse`'s answer to a [`Refusal`] (on
     /// arrival it runs no handler). Dropping it before it completes is what
     /// a caller leaving looks like: the request's token fires with
@@ -283,6 +360,7 @@ impl RequestScopes {
         &self,
         name: impl Into<Arc<str>>,
         budget: Option<&[u8]>,
+        baggage: &[&[u8]],
         handler: F,
         refuse: fn(Refusal) -> R,
     ) -> RequestFuture<R>
@@ -312,6 +390,9 @@ impl RequestScopes {
         if let Some(grace) = self.grace {
             builder = builder.grace_period(grace);
         }
+        if !baggage.is_empty() && !self.accepted.is_empty() {
+            builder = self.bind_baggage(builder, baggage);
+        }
         if let Some(deadline) = &caller_deadline {
             builder = builder.parent(&deadline.token());
         }
@@ -336,6 +417,19 @@ impl RequestScopes {
             },
             Err(_closed) => RequestFuture::refused(refuse(Refusal::Closed)),
         }
+    }
+
+    /// Binds the accepted keys the caller's `baggage` carries.
+    #[cold]
+    fn bind_baggage(&self, mut builder: ScopeBuilder, lines: &[&[u8]]) -> ScopeBuilder {
+        // Several header lines are one list (W3C), read within one limit.
+        let header = lines.join(&b',');
+        for (name, value) in baggage::parse(&header, self.baggage_limits) {
+            if let Some(accepted) = self.accepted.iter().find(|a| a.name == name) {
+                builder = (accepted.bind)(builder, &value);
+            }
+        }
+        builder
     }
 
     /// The token a request is linked to when no caller deadline comes
@@ -364,6 +458,11 @@ impl fmt::Debug for RequestScopes {
             .field("timeout", &self.timeout)
             .field("inbound", &self.inbound)
             .field("answer_at_deadline", &self.answer_at_deadline)
+            .field(
+                "accepted",
+                &self.accepted.iter().map(|a| a.name).collect::<Vec<_>>(),
+            )
+            .field("baggage_limits", &self.baggage_limits)
             .finish()
     }
 }

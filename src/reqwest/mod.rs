@@ -79,6 +79,10 @@ impl CancellableRequest {
             tracing::debug!(budget = %budget, "budget propagated");
             builder = builder.header(self.outbound.header_name(), budget);
         }
+        // The scope-local values that travel, as W3C baggage.
+        if let Some(baggage) = self.outbound.baggage() {
+            builder = builder.header("baggage", baggage);
+        }
         let response = token
             .run_until_cancelled(builder.send())
             .await?

@@ -132,6 +132,12 @@ where
                 }
             }
         }
+        // The scope-local values that travel, as W3C baggage.
+        if let Some(baggage) = self.layer.outbound.baggage() {
+            if let Ok(value) = HeaderValue::from_str(&baggage) {
+                request.headers_mut().append("baggage", value);
+            }
+        }
         let call = self.inner.call(request);
         let outbound = self.layer.outbound.clone();
         Box::pin(async move {

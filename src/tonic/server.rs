@@ -134,13 +134,24 @@ where
             .budget_header()
             .and_then(|header| request.headers().get(header))
             .cloned();
+        // Read only when a key is accepted; clones share their bytes.
+        let baggage: Vec<_> = match self.scopes.accepts_baggage() {
+            true => request
+                .headers()
+                .get_all("baggage")
+                .iter()
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
+        let baggage: Vec<&[u8]> = baggage.iter().map(|v| v.as_bytes()).collect();
         let name = request.uri().path().to_owned();
         let handler = move |scope: RequestScope| async move {
             request.extensions_mut().insert(scope);
             Box::pin(inner.call(request)).await
         };
         let budget = budget.as_ref().map(|value| value.as_bytes());
-        self.scopes.open(name, budget, handler, refuse)
+        self.scopes.open(name, budget, &baggage, handler, refuse)
     }
 }
 

@@ -40,7 +40,15 @@ pub enum Event {
     AuditWritten,
     /// A handler ran at all.
     HandlerRan(&'static str),
+    /// The tenant the handler saw (a scope-local value that travels as
+    /// `baggage`).
+    Tenant(&'static str, Option<String>),
 }
+
+/// The tenant a request runs for: bound by whoever calls A, carried to B
+/// and C in `baggage`.
+pub static TENANT: taskscope::ScopeLocal<String> = taskscope::ScopeLocal::new("tenant")
+    .across_processes(|tenant| tenant.clone(), |text| Some(text.to_owned()));
 
 #[derive(Clone, Default)]
 pub struct Log(
@@ -54,6 +62,13 @@ impl Log {
     }
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap().clone()
+    }
+    /// The tenant `service`'s handler saw, if it ran.
+    pub fn tenant(&self, service: &str) -> Option<Option<String>> {
+        self.events().into_iter().find_map(|e| match e {
+            Event::Tenant(s, tenant) if s == service => Some(tenant),
+            _ => None,
+        })
     }
     pub fn started(&self, service: &str) -> Option<Option<Duration>> {
         self.events().into_iter().find_map(|e| match e {
@@ -94,6 +109,7 @@ impl Log {
 fn observe(service: &'static str, log: &Log) {
     let token = taskscope::token();
     log.push(Event::HandlerRan(service));
+    log.push(Event::Tenant(service, TENANT.get()));
     log.push(Event::Started(service, token.remaining()));
     let events = log.clone();
     let registration = token.on_cancel(move |reason| {
@@ -325,7 +341,9 @@ pub async fn start(log: &Log) -> Chain {
         .route("/query", get(query_c))
         .with_state(log.clone())
         .layer(RequestScopeLayer::from(
-            RequestScopes::new().deadline_from(Inbound::http()),
+            RequestScopes::new()
+                .deadline_from(Inbound::http())
+                .accept(&TENANT),
         ));
     let stop = scope.token();
     scope
@@ -344,9 +362,11 @@ pub async fn start(log: &Log) -> Chain {
     });
     let stop = scope.token();
     let b_server = tonic::transport::Server::builder()
-        .layer(GrpcScopeLayer::from(RequestScopes::new().deadline_from(
-            Inbound::grpc().min(Duration::from_millis(100)),
-        )))
+        .layer(GrpcScopeLayer::from(
+            RequestScopes::new()
+                .deadline_from(Inbound::grpc().min(Duration::from_millis(100)))
+                .accept(&TENANT),
+        ))
         .add_service(service_b);
     scope
         .spawn(async move {
@@ -366,7 +386,9 @@ pub async fn start(log: &Log) -> Chain {
         .route("/work", get(work_a))
         .with_state((channel, log.clone()))
         .layer(RequestScopeLayer::from(
-            RequestScopes::new().deadline_from(Inbound::http()),
+            RequestScopes::new()
+                .deadline_from(Inbound::http())
+                .accept(&TENANT),
         ));
     let stop = scope.token();
     scope

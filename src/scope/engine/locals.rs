@@ -28,14 +28,33 @@ pub(crate) enum Rule {
     NotIntoShields,
 }
 
+/// A key, as the engine sees it: a `static` (its address is its
+/// identity), a name, and how a value travels to the next service.
+pub(crate) trait Key: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// `value` as sent to the next service; `None` if the key does not
+    /// travel.
+    fn to_wire(&self, value: &(dyn Any + Send + Sync)) -> Option<String>;
+}
+
 /// A value bound to a key.
 #[derive(Clone)]
 pub(crate) struct Binding {
-    /// The key's identity: its address (keys are `static`s).
-    pub(crate) key: usize,
-    pub(crate) name: &'static str,
+    pub(crate) key: &'static dyn Key,
     pub(crate) rule: Rule,
     pub(crate) value: Arc<dyn Any + Send + Sync>,
+}
+
+impl Binding {
+    /// The key's identity: its address.
+    fn id(&self) -> usize {
+        key_id(self.key)
+    }
+}
+
+/// A key's identity: the address of its `static`.
+pub(crate) fn key_id(key: &'static dyn Key) -> usize {
+    key as *const dyn Key as *const () as usize
 }
 
 #[derive(Clone)]
@@ -79,7 +98,7 @@ impl Locals {
             })
             .collect();
         for binding in own {
-            entries.retain(|e| e.binding.key != binding.key);
+            entries.retain(|e| e.binding.id() != binding.id());
             entries.push(Entry {
                 binding,
                 here: true,
@@ -95,7 +114,7 @@ impl Locals {
     pub(crate) fn get(&self, key: usize) -> Option<&Arc<dyn Any + Send + Sync>> {
         self.entries
             .iter()
-            .find(|e| e.binding.key == key)
+            .find(|e| e.binding.id() == key)
             .map(|e| &e.binding.value)
     }
 
@@ -105,7 +124,16 @@ impl Locals {
         self.entries
             .iter()
             .filter(|e| e.here)
-            .map(|e| e.binding.name)
+            .map(|e| e.binding.key.name())
+    }
+
+    /// Every value that travels to the next service, encoded, with its
+    /// key's name.
+    pub(crate) fn to_wire(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.entries.iter().filter_map(|e| {
+            let binding = &e.binding;
+            Some((binding.key.name(), binding.key.to_wire(&*binding.value)?))
+        })
     }
 }
 
@@ -113,17 +141,33 @@ impl Locals {
 mod tests {
     use super::*;
 
+    /// Not zero-sized: keys are told apart by address.
+    struct TestKey(#[allow(dead_code)] u8);
+
+    impl Key for TestKey {
+        fn name(&self) -> &'static str {
+            "k"
+        }
+        fn to_wire(&self, _value: &(dyn Any + Send + Sync)) -> Option<String> {
+            None
+        }
+    }
+
+    static KEYS: [TestKey; 4] = [TestKey(0), TestKey(1), TestKey(2), TestKey(3)];
+
     fn binding(key: usize, rule: Rule, value: u32) -> Binding {
         Binding {
-            key,
-            name: "k",
+            key: &KEYS[key],
             rule,
             value: Arc::new(value),
         }
     }
 
     fn read(locals: Option<&Arc<Locals>>, key: usize) -> Option<u32> {
-        locals?.get(key)?.downcast_ref::<u32>().copied()
+        locals?
+            .get(key_id(&KEYS[key]))?
+            .downcast_ref::<u32>()
+            .copied()
     }
 
     #[test]

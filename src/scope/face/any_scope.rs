@@ -220,6 +220,37 @@ impl AnyScope {
         self.engine.join.is_done()
     }
 
+    /// The scope-local values this scope sees whose keys travel to the next
+    /// service ([`ScopeLocal::across_processes`](crate::ScopeLocal::across_processes)),
+    /// encoded, with their keys' names: what the client layers send as
+    /// `baggage`. A client of your own sends the same.
+    ///
+    /// ```
+    /// use taskscope::{ScopeBuilder, ScopeLocal};
+    ///
+    /// static TENANT: ScopeLocal<String> =
+    ///     ScopeLocal::new("tenant").across_processes(|t| t.clone(), |s| Some(s.to_owned()));
+    /// static SECRET: ScopeLocal<String> = ScopeLocal::new("secret"); // stays here
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// ScopeBuilder::new()
+    ///     .bind(&TENANT, "acme".to_owned())
+    ///     .bind(&SECRET, "hunter2".to_owned())
+    ///     .run(async |s| {
+    ///         assert_eq!(s.outgoing_values(), [("tenant", "acme".to_owned())]);
+    ///         Ok::<_, taskscope::Cancelled>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn outgoing_values(&self) -> Vec<(&'static str, String)> {
+        self.engine
+            .locals()
+            .map_or_else(Vec::new, |locals| locals.to_wire().collect())
+    }
+
     /// A snapshot of the scope, its running tasks and the scopes inside it;
     /// `None` once it has finished.
     ///

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::scope::engine::locals::{Binding, Rule};
+use crate::scope::engine::locals::{key_id, Binding, Key, Rule};
 use crate::scope::run::current;
 
 /// A key for a value a scope carries down to the tasks and scopes below it:
@@ -68,8 +68,23 @@ use crate::scope::run::current;
 pub struct ScopeLocal<T: 'static> {
     name: &'static str,
     rule: Rule,
+    wire: Option<Wire<T>>,
     value: PhantomData<fn() -> T>,
 }
+
+/// How a key's values are written for the next service and read back.
+struct Wire<T> {
+    encode: fn(&T) -> String,
+    decode: fn(&str) -> Option<T>,
+}
+
+impl<T> Clone for Wire<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Wire<T> {}
 
 impl<T: Send + Sync + 'static> ScopeLocal<T> {
     /// A key named `name` (for the task tree and `Debug`) whose values
@@ -79,8 +94,35 @@ impl<T: Send + Sync + 'static> ScopeLocal<T> {
         ScopeLocal {
             name,
             rule: Rule::Inherit,
+            wire: None,
             value: PhantomData,
         }
+    }
+
+    /// Its values also travel to the next service: the client layers
+    /// (`reqwest`'s `cancellable()`, tonic's `DeadlineLayer`) send them as
+    /// members of a W3C `baggage` header named after the key, written by
+    /// `encode`; a server layer whose
+    /// [`RequestScopes`](crate::remote::RequestScopes) [accepts](crate::remote::RequestScopes::accept)
+    /// the key binds what `decode` reads from it on the request's scope.
+    /// The name must be an HTTP token (letters, digits, `_`, `-`, `.`).
+    /// What arrives is untrusted: a value `decode` refuses (`None`) is
+    /// skipped, as is a malformed member.
+    ///
+    /// ```
+    /// use taskscope::ScopeLocal;
+    ///
+    /// static TENANT: ScopeLocal<String> =
+    ///     ScopeLocal::new("tenant").across_processes(|t| t.clone(), |s| Some(s.to_owned()));
+    /// # let _ = &TENANT;
+    /// ```
+    pub const fn across_processes(
+        mut self,
+        encode: fn(&T) -> String,
+        decode: fn(&str) -> Option<T>,
+    ) -> Self {
+        self.wire = Some(Wire { encode, decode });
+        self
     }
 
     /// Its values reach the binding scope's body and its own tasks, not
@@ -175,17 +217,33 @@ impl<T: Send + Sync + 'static> ScopeLocal<T> {
     }
 
     fn key(&'static self) -> usize {
-        self as *const Self as usize
+        key_id(self)
     }
 
     /// `value` bound to this key, for a scope's builder.
     pub(crate) fn binding(&'static self, value: T) -> Binding {
         Binding {
-            key: self.key(),
-            name: self.name,
+            key: self,
             rule: self.rule,
             value: Arc::new(value),
         }
+    }
+
+    /// A value read from the next service's side of the wire, if the key
+    /// travels and `decode` accepts it.
+    pub(crate) fn decode_wire(&self, text: &str) -> Option<T> {
+        (self.wire?.decode)(text)
+    }
+}
+
+impl<T: Send + Sync + 'static> Key for ScopeLocal<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn to_wire(&self, value: &(dyn Any + Send + Sync)) -> Option<String> {
+        let wire = self.wire?;
+        value.downcast_ref::<T>().map(wire.encode)
     }
 }
 
@@ -194,6 +252,7 @@ impl<T> fmt::Debug for ScopeLocal<T> {
         f.debug_struct("ScopeLocal")
             .field("name", &self.name)
             .field("rule", &self.rule)
+            .field("across_processes", &self.wire.is_some())
             .finish()
     }
 }
