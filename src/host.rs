@@ -130,11 +130,29 @@ where
     F: Future,
     F::Output: MainResult,
 {
+    run_main_bound(runtime, name, grace, |root| root, main)
+}
+
+/// [`run_main`] with the root scope's builder passed through `bind` first:
+/// the scope-local values `#[taskscope::main(bind = (KEY, value))]` binds.
+#[doc(hidden)]
+#[track_caller]
+pub fn run_main_bound<F>(
+    runtime: tokio::runtime::Runtime,
+    name: &'static str,
+    grace: Duration,
+    bind: impl FnOnce(ScopeBuilder) -> ScopeBuilder,
+    main: F,
+) -> ExitCode
+where
+    F: Future,
+    F::Output: MainResult,
+{
     // Made here, outside the async block, so the root scope's location is
     // the caller's `main`.
     // The grace travels with the tree: what runs inside reads it from its
     // scope (`AnyScope::shutdown_grace`).
-    let builder = ScopeBuilder::new()
+    let builder = bind(ScopeBuilder::new())
         .name(name)
         .shutdown_grace(grace)
         .stderr_reports();
@@ -285,12 +303,18 @@ const TEST_GRACE: Duration = Duration::from_secs(5);
 /// expands to.
 #[doc(hidden)]
 #[track_caller]
-pub fn run_test<F>(runtime: tokio::runtime::Runtime, name: &'static str, test: F)
-where
+pub fn run_test<F>(
+    runtime: tokio::runtime::Runtime,
+    name: &'static str,
+    bind: impl FnOnce(ScopeBuilder) -> ScopeBuilder,
+    test: F,
+) where
     F: Future,
     F::Output: MainResult,
 {
-    let builder = ScopeBuilder::new().name(name).grace_period(TEST_GRACE);
+    let builder = bind(ScopeBuilder::new())
+        .name(name)
+        .grace_period(TEST_GRACE);
     let (result, escaped) = runtime.block_on(async move {
         let mut escaped = Vec::new();
         let result = builder

@@ -374,7 +374,9 @@ pub use taskscope_macros::scope;
 /// [`CancelReason::Shutdown`]; see [`host::run_main`], which it expands to.
 ///
 /// Options (all optional): `flavor = "multi_thread"` (default) or
-/// `"current_thread"`, `worker_threads = N`, and `shutdown_grace = "30s"`
+/// `"current_thread"`, `worker_threads = N`, `bind = (KEY, value)` (a
+/// [`ScopeLocal`] bound on the root scope, seen by everything the program
+/// runs; may repeat), and `shutdown_grace = "30s"`
 /// (also `"500ms"`, `"2m"`; default 30 s). Tasks still running when the grace
 /// period ends are aborted; a second signal aborts at once.
 ///
@@ -409,13 +411,15 @@ pub use taskscope_macros::scope;
 ///         Duration::from_millis(10_000),
 ///         __taskscope_main(),
 ///     )
+///     // (with `bind`, the root scope's builder binds each value first)
 /// }
 /// ```
 pub use taskscope_macros::main;
 
 /// Like `#[tokio::test]` (same `flavor`, `worker_threads` and
 /// `start_paused` options; current-thread by default), with the body in a
-/// root scope. The test fails, naming the tasks, if a task started through
+/// root scope; `bind = (KEY, value)` binds a [`ScopeLocal`] on that root
+/// scope (and may repeat). The test fails, naming the tasks, if a task started through
 /// taskscope is still running when the body returns; it fails too if the
 /// body returns an `Err`.
 ///
@@ -442,6 +446,7 @@ pub use taskscope_macros::main;
 ///     taskscope::__private::run_test(
 ///         tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap(),
 ///         "nested_scopes_link_to_the_test (tests/x.rs:1)",
+///         |root| root, // the `bind` options, if any
 ///         __taskscope_test(),
 ///     )
 /// }
@@ -453,9 +458,9 @@ pub use taskscope_macros::test;
 pub mod __private {
     //! Used by the macros' expansions; not part of the API.
     #[cfg(feature = "host")]
-    pub use crate::host::run_test;
-    #[cfg(feature = "host")]
     pub use crate::host::DEFAULT_SHUTDOWN_GRACE;
+    #[cfg(feature = "host")]
+    pub use crate::host::{run_main_bound, run_test};
     pub use tokio;
 }
 

@@ -398,3 +398,20 @@ async fn scope_macro_binds_keys_and_may_bind_several() {
     assert_eq!(seen.0.as_deref(), Some("r-7"));
     assert_eq!(seen.1.as_deref(), Some("acme"));
 }
+
+#[taskscope::test(bind = (REQUEST_ID, "from the test's root".to_owned()), bind = (STEP, 1))]
+async fn taskscope_test_binds_on_its_root_scope() {
+    let root = taskscope::current_scope().unwrap();
+    assert_eq!(root.snapshot().unwrap().binds, ["request_id", "step"]);
+    let spawned = taskscope::scope(async |s| {
+        s.spawn(async { Ok::<_, Cancelled>(REQUEST_ID.get()) })
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(spawned.as_deref(), Some("from the test's root"));
+    // `STEP` is this-scope-only: the root's body sees it, a nested scope not.
+    assert_eq!(STEP.get(), Some(1));
+    let nested = taskscope::scope(async |_| Ok::<_, Cancelled>(STEP.get())).await;
+    assert_eq!(nested.unwrap(), None);
+}

@@ -27,7 +27,7 @@ fn example(name: &str) -> PathBuf {
         build.args(["build", "--example", name]);
         // The server examples live in this crate; the others in the library's.
         match name {
-            "axum_search" => build.args(["-p", "taskscope-integration"]),
+            "axum_search" | "request_context" => build.args(["-p", "taskscope-integration"]),
             _ => build.args(["-p", "taskscope", "--features", "axum"]),
         };
         if profile_dir.ends_with("release") {
@@ -328,4 +328,37 @@ fn a_spent_restart_budget_exits_non_zero() {
             .any(|l| l.starts_with("taskscope: service `worker` gave up")),
         "{output:#?}"
     );
+}
+
+/// `#[taskscope::main(bind = …)]` binds on the root scope, and the values a
+/// client binds travel in `baggage` through two real servers: the example
+/// `request_context` run to its end.
+#[test]
+fn request_context_carries_values_from_the_root_and_across_processes() {
+    let output = Command::new(example("request_context")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:#?}");
+    let line = |place: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(place))
+            .unwrap_or_else(|| panic!("no line for {place}:\n{stdout}"))
+            .to_owned()
+    };
+    let travelled = r#"service=Some("example") request_id=Some("r-1001") tenant=Some("acme corp")"#;
+    for place in [
+        "frontend handler",
+        "spawned task",
+        "blocking task",
+        "next service",
+        "shielded cleanup",
+    ] {
+        assert!(line(place).contains(travelled), "{}", line(place));
+    }
+    // The transaction reaches the tasks of the scope that bound it, not the
+    // shield, nor (it does not travel) the next service.
+    assert!(line("spawned task").ends_with("transaction=Some(42)"));
+    assert!(line("blocking task").ends_with("transaction=Some(42)"));
+    assert!(line("shielded cleanup").ends_with("transaction=None"));
+    assert!(line("next service").ends_with("transaction=None"));
 }

@@ -23,8 +23,8 @@ impl Kind {
 
     fn allowed(self) -> &'static str {
         match self {
-            Kind::Main => "`flavor`, `worker_threads`, `shutdown_grace`",
-            Kind::Test => "`flavor`, `worker_threads`, `start_paused`",
+            Kind::Main => "`flavor`, `worker_threads`, `shutdown_grace`, `bind`",
+            Kind::Test => "`flavor`, `worker_threads`, `start_paused`, `bind`",
         }
     }
 }
@@ -35,6 +35,8 @@ struct Options {
     worker_threads: Option<(usize, Span)>,
     start_paused: Option<bool>,
     grace_millis: Option<u64>,
+    /// `bind = (KEY, value)`, in order; the one option that may repeat.
+    binds: Vec<(Expr, Expr)>,
 }
 
 fn string(value: &Expr, key: &str) -> syn::Result<String> {
@@ -80,7 +82,7 @@ fn parse_options(kind: Kind, args: TokenStream) -> syn::Result<Options> {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        if seen.contains(&key) {
+        if seen.contains(&key) && key != "bind" {
             return Err(Error::new(
                 pair.path.span(),
                 format!("duplicate option `{key}`"),
@@ -120,6 +122,17 @@ fn parse_options(kind: Kind, args: TokenStream) -> syn::Result<Options> {
                     return Err(Error::new(
                         other.span(),
                         "`start_paused` takes `true` or `false`",
+                    ))
+                }
+            },
+            (_, "bind") => match value {
+                Expr::Tuple(tuple) if tuple.elems.len() == 2 => options
+                    .binds
+                    .push((tuple.elems[0].clone(), tuple.elems[1].clone())),
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        "`bind` takes a key and its value: `bind = (REQUEST_ID, id)`",
                     ))
                 }
             },
@@ -191,6 +204,10 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<T
             .build()
             .expect("failed to build the Tokio runtime")
     };
+    let (keys, values): (Vec<_>, Vec<_>) = options.binds.iter().cloned().unzip();
+    let bind = quote! {
+        |root: ::taskscope::ScopeBuilder| root #(.bind(&#keys, #values))*
+    };
     let scope_name = quote!(::core::concat!(
         ::core::stringify!(#name),
         " (",
@@ -215,7 +232,13 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<T
                 #(#attrs)*
                 #vis fn main() -> ::std::process::ExitCode {
                     async fn __taskscope_main() #output #block
-                    ::taskscope::host::run_main(#runtime, #scope_name, #grace, __taskscope_main())
+                    ::taskscope::__private::run_main_bound(
+                        #runtime,
+                        #scope_name,
+                        #grace,
+                        #bind,
+                        __taskscope_main(),
+                    )
                 }
             }
         }
@@ -224,7 +247,7 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<T
             #(#attrs)*
             #vis fn #name() {
                 async fn __taskscope_test() #output #block
-                ::taskscope::__private::run_test(#runtime, #scope_name, __taskscope_test())
+                ::taskscope::__private::run_test(#runtime, #scope_name, #bind, __taskscope_test())
             }
         },
     })
