@@ -183,8 +183,8 @@ pub mod tree {
 
 pub use scope::{
     current_scope, fail_after, move_on_after, race, scope, token, tree, AnyScope, BoxError,
-    JoinTask, Policy, RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeError,
-    ScopeHandle, ScopeLocal, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet,
+    JoinTask, Policy, RaceError, Racer, Ready, Scope, ScopeBuilder, ScopeClosed, ScopeEnd,
+    ScopeError, ScopeHandle, ScopeLocal, StartError, TaskBuilder, TaskError, TaskHandle, TaskSet,
 };
 
 /// Opens a scope around a body, writing the [`ScopeBuilder`] boilerplate.

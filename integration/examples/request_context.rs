@@ -8,18 +8,22 @@
 //!   task, and calls the next service, which reads the tenant from the
 //!   `baggage` the frontend's reqwest call sent on;
 //! * a transaction handle bound "not into shields" is visible to the
-//!   handler but not to its shielded cleanup.
+//!   handler but not to its shielded cleanup;
+//! * a request whose client hangs up still writes its audit record: a
+//!   `defer` step on the request's scope runs once its work has stopped.
 //!
 //! Run with `cargo run -p taskscope-integration --example request_context`.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use taskscope::remote::RequestScopes;
+use taskscope::remote::{RequestScope, RequestScopes};
 use taskscope::reqwest::CancellableRequestExt;
 use taskscope::{BoxError, ScopeBuilder, ScopeError, ScopeHandle, ScopeLocal};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 /// Which process this is: bound once, on the root scope.
 static SERVICE: ScopeLocal<&'static str> = ScopeLocal::new("service");
@@ -31,6 +35,22 @@ static TENANT: ScopeLocal<String> =
 /// The request's database transaction: cleanup that outlives the request
 /// must not use it.
 static TRANSACTION: ScopeLocal<u64> = ScopeLocal::new("transaction").not_into_shields();
+
+/// Where audit records go (standing in for a database).
+static AUDIT: OnceLock<mpsc::UnboundedSender<String>> = OnceLock::new();
+
+/// A slow report: registers its audit record on the request's scope, then
+/// works until its client gives up.
+async fn slow_report(scope: RequestScope) -> Result<String, taskscope::ScopeClosed> {
+    let id = REQUEST_ID.get();
+    scope.defer(Duration::from_secs(2), move |end| async move {
+        let record = format!("audit: request {id:?} ended {end:?}");
+        AUDIT.get().expect("set by main").send(record).ok();
+        Ok(())
+    })?;
+    taskscope::token().cancelled().await; // the client hangs up
+    Ok(String::new())
+}
 
 /// What a handler sees, as one line.
 fn seen(place: &str) -> String {
@@ -99,16 +119,22 @@ async fn serve(router: Router) -> std::net::SocketAddr {
 
 #[taskscope::main(bind = (SERVICE, "example"))]
 async fn main() -> Result<(), BoxError> {
+    let (audit, mut records) = mpsc::unbounded_channel();
+    AUDIT.set(audit).expect("main runs once");
     let next = serve(Router::new().route("/", get(next_service))).await;
     let next_url = format!("http://{next}/");
-    let frontend_addr = serve(Router::new().route(
-        "/",
-        get(move || async move {
-            frontend(next_url.clone())
-                .await
-                .unwrap_or_else(|error| format!("failed: {error}"))
-        }),
-    ))
+    let frontend_addr = serve(
+        Router::new()
+            .route(
+                "/",
+                get(move || async move {
+                    frontend(next_url.clone())
+                        .await
+                        .unwrap_or_else(|error| format!("failed: {error}"))
+                }),
+            )
+            .route("/slow", get(slow_report)),
+    )
     .await;
 
     // The client: a request id and a tenant bound on its scope travel with
@@ -127,6 +153,23 @@ async fn main() -> Result<(), BoxError> {
         .await
         .map_err(|e| e.into_error())?;
     println!("{answer}");
+
+    // A client that hangs up after 100 ms: the request's work is
+    // cancelled, and its audit record is written anyway.
+    let gave_up = ScopeBuilder::new()
+        .bind(&REQUEST_ID, "r-1002".to_owned())
+        .timeout(Duration::from_millis(100))
+        .run(async |_| {
+            reqwest::Client::new()
+                .get(format!("http://{frontend_addr}/slow"))
+                .cancellable()
+                .send()
+                .await?;
+            Ok::<_, BoxError>(())
+        })
+        .await;
+    assert!(gave_up.is_err());
+    println!("{}", records.recv().await.expect("the audit record"));
     // Done: stop the servers.
     taskscope::current_scope().unwrap().cancel();
     Ok(())

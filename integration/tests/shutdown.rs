@@ -361,4 +361,10 @@ fn request_context_carries_values_from_the_root_and_across_processes() {
     assert!(line("blocking task").ends_with("transaction=Some(42)"));
     assert!(line("shielded cleanup").ends_with("transaction=None"));
     assert!(line("next service").ends_with("transaction=None"));
+    // The client that hung up: its request's `defer` step still wrote the
+    // audit record, and saw why the request ended.
+    assert_eq!(
+        line("audit:"),
+        r#"audit: request Some("r-1002") ended Cancelled(ClientDisconnected)"#
+    );
 }

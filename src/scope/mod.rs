@@ -40,6 +40,7 @@ mod face;
 mod run;
 mod task_error;
 
+pub use engine::cleanups::ScopeEnd;
 pub use engine::settings::Policy;
 pub use face::any_scope::{current_scope, AnyScope};
 pub use face::race::{race, RaceError, Racer};

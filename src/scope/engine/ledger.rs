@@ -98,6 +98,17 @@ impl Ledger {
         self.lock().get_or_insert_default().panics.push(payload);
     }
 
+    /// Whether a real failure or a panic has been recorded (and not yet
+    /// claimed by a handle).
+    pub(crate) fn has_real_failure(&self) -> bool {
+        if self.next.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.lock().as_ref().is_some_and(|entries| {
+            !entries.panics.is_empty() || entries.failures.iter().any(|f| f.kind == Kind::Real)
+        })
+    }
+
     /// Hands task `task`'s failure to its handle (invariant 2).
     pub(crate) fn claim(&self, task: u64) -> Option<Payload> {
         let mut entries = self.lock();

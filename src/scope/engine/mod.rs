@@ -29,6 +29,7 @@
 //!    have seen it, and opening it takes no lock of its parent.
 
 pub(crate) mod cancel_state;
+pub(crate) mod cleanups;
 pub(crate) mod join;
 pub(crate) mod ledger;
 pub(crate) mod locals;
@@ -120,6 +121,9 @@ pub(crate) struct Engine {
     listed: OnceLock<(usize, tokio::time::Instant)>,
     /// Set once the grace period ran out and tasks were aborted.
     aborting: AtomicBool,
+    /// Whether cleanup steps were registered, and whether the driver is
+    /// gone (invariant 2 of `cleanups`).
+    pub(crate) gate: cleanups::Gate,
 }
 
 impl Engine {
@@ -156,6 +160,7 @@ impl Engine {
             id,
             span: (!span.is_disabled()).then(|| Box::new(span)),
             aborting: AtomicBool::new(false),
+            gate: cleanups::Gate::default(),
         })
     }
 
@@ -226,6 +231,37 @@ impl Engine {
     /// The scope's `tracing` span (disabled without a subscriber).
     pub(crate) fn span(&self) -> &tracing::Span {
         self.span.as_deref().unwrap_or(&NO_SPAN)
+    }
+
+    /// The scope that joins this one, if any.
+    pub(crate) fn parent(&self) -> Option<&Arc<Engine>> {
+        self.parent.as_ref()
+    }
+
+    /// Registers a cleanup step while the scope is open and its driver
+    /// lives (invariant 2 of `cleanups`).
+    pub(crate) fn defer(&self, step: cleanups::Step) -> Result<(), cleanups::Step> {
+        if !self.join.try_add() {
+            return Err(step);
+        }
+        let pushed = self.registry.push_cleanup(step, &self.gate);
+        self.release();
+        pushed
+    }
+
+    /// The driver was dropped unfinished: no more cleanup steps; the ones
+    /// registered so far.
+    pub(crate) fn driver_dropped(&self) -> Vec<cleanups::Step> {
+        self.registry.take_cleanups(&self.gate, true)
+    }
+
+    /// The steps to run at the scope's exit, once its count is zero.
+    pub(crate) fn exit_cleanups(&self) -> Vec<cleanups::Step> {
+        if self.gate.any() {
+            self.registry.take_cleanups(&self.gate, false)
+        } else {
+            Vec::new()
+        }
     }
 
     pub(crate) fn limit(&self) -> Option<&Arc<Semaphore>> {

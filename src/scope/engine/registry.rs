@@ -23,15 +23,19 @@
 //! The registry does not know what a child scope is: it keeps `Weak<C>`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use slab::Slab;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::cancel::{process_epoch, CancellationToken, ChildToken};
+use crate::scope::engine::cleanups::{Gate, Step};
 use crate::scope::engine::one_lock::Locked;
 use crate::scope::engine::settings::TaskName;
 
@@ -72,6 +76,10 @@ struct State<C> {
     /// What the scope's owner says it is doing (a service's phase), for
     /// the tree.
     status: Option<Arc<str>>,
+    /// The cleanup steps registered with `defer`, oldest first.
+    cleanups: Vec<Step>,
+    /// The task running them at the scope's exit, while its driver waits.
+    runner: Option<JoinHandle<()>>,
 }
 
 impl<C> Default for State<C> {
@@ -80,6 +88,8 @@ impl<C> Default for State<C> {
             tasks: HashMap::default(),
             children: Slab::new(),
             status: None,
+            cleanups: Vec::new(),
+            runner: None,
         }
     }
 }
@@ -112,6 +122,49 @@ impl<C> Registry<C> {
     /// Sets (or, with `None`, clears) the status the tree shows.
     pub(crate) fn set_status(&self, status: Option<Arc<str>>) {
         self.lock().get_or_insert_default().status = status;
+    }
+
+    /// Registers a cleanup step, unless `gate` says the scope's driver is
+    /// gone (under the lock: invariant 2 of `cleanups`).
+    pub(crate) fn push_cleanup(&self, step: Step, gate: &Gate) -> Result<(), Step> {
+        let mut state = self.lock();
+        if !gate.admit() {
+            return Err(step);
+        }
+        state.get_or_insert_default().cleanups.push(step);
+        Ok(())
+    }
+
+    /// The registered cleanup steps, taken (invariant 1 of `cleanups`);
+    /// with `close`, under the same lock, the driver is marked gone.
+    pub(crate) fn take_cleanups(&self, gate: &Gate, close: bool) -> Vec<Step> {
+        let mut state = self.lock();
+        if close {
+            gate.close();
+        }
+        match state.as_mut() {
+            Some(state) => std::mem::take(&mut state.cleanups),
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps the handle of the task running the cleanup steps.
+    pub(crate) fn set_runner(&self, runner: JoinHandle<()>) {
+        self.lock().get_or_insert_default().runner = Some(runner);
+    }
+
+    /// Ready once the cleanup runner has finished, or if there is none.
+    pub(crate) fn poll_runner(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Polled outside the lock; only the scope's driver polls it.
+        let Some(mut runner) = self.lock().as_mut().and_then(|s| s.runner.take()) else {
+            return Poll::Ready(());
+        };
+        // The runner catches the steps' panics: how it ended says nothing.
+        if Pin::new(&mut runner).poll(cx).is_pending() {
+            self.set_runner(runner);
+            return Poll::Pending;
+        }
+        Poll::Ready(())
     }
 
     /// The status the tree shows, if one is set.

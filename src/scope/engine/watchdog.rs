@@ -134,23 +134,36 @@ fn warn_laggards(engine: &Engine) {
 
 /// Keeps the grace period of a scope whose future was dropped while its
 /// tasks still ran: a small tokio task polls the watchdog until the last of
-/// them has stopped. Nothing is spawned without a grace period, outside a
-/// runtime, or if nothing is left to wait for.
-pub(crate) fn orphan(engine: &Arc<Engine>) {
-    if engine.settings.grace.is_none() || engine.join.is_done() {
+/// them has stopped, then runs `then` (the scope's cleanup steps, if it
+/// registered any). Nothing is spawned outside a runtime, or without a
+/// grace period to keep and nothing to run after.
+pub(crate) fn orphan(engine: &Arc<Engine>, then: Option<Pin<Box<dyn Future<Output = ()> + Send>>>) {
+    let watch = engine.settings.grace.is_some() && !engine.join.is_done();
+    if !watch && then.is_none() {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if then.is_some() {
+            tracing::error!(parent: engine.span(), "no runtime to run the dropped scope's cleanup steps on");
+        }
         return;
     };
     let engine = Arc::clone(engine);
     let mut watchdog = Watchdog::default();
-    runtime.spawn(std::future::poll_fn(move |cx| {
+    let joined = std::future::poll_fn(move |cx| {
         if engine.join.poll_done(cx).is_ready() {
             return Poll::Ready(());
         }
-        engine.note_cancelled();
-        watchdog.poll(&engine, cx);
+        if watch {
+            engine.note_cancelled();
+            watchdog.poll(&engine, cx);
+        }
         Poll::Pending
-    }));
+    });
+    runtime.spawn(async move {
+        joined.await;
+        if let Some(then) = then {
+            then.await;
+        }
+    });
 }

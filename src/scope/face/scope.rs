@@ -6,8 +6,10 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cancel::CancellationToken;
+use crate::scope::engine::cleanups::ScopeEnd;
 use crate::scope::engine::Engine;
 use crate::scope::face::scope_handle::ScopeHandle;
 use crate::scope::face::start::{Ready, StartError};
@@ -304,6 +306,38 @@ impl<E: TaskError> Scope<E> {
         T: Send + 'static,
     {
         self.task().start(task)
+    }
+
+    /// Registers an async cleanup step that runs exactly once when the
+    /// scope ends, however it ends, after its tasks have stopped, shielded
+    /// and bounded by `timeout`; see [`ScopeHandle::defer`]. From the body
+    /// the scope is open, so this cannot fail.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::{ScopeBuilder, ScopeEnd};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let result = ScopeBuilder::new()
+    ///     .run(async |s| {
+    ///         s.defer(Duration::from_secs(1), |end| async move {
+    ///             assert_eq!(end, ScopeEnd::Failed); // the body failed
+    ///             Ok(())
+    ///         });
+    ///         Err::<(), _>(std::io::Error::other("disk full"))
+    ///     })
+    ///     .await;
+    /// assert_eq!(result.unwrap_err().first().unwrap().to_string(), "disk full");
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn defer<F, Fut>(&self, timeout: Duration, cleanup: F)
+    where
+        F: FnOnce(ScopeEnd) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        ScopeHandle::defer(self, timeout, cleanup).expect("a scope is open while its body runs");
     }
 }
 

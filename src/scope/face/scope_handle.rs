@@ -5,12 +5,18 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::panic::Location;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cancel::CancellationToken;
+use crate::cancel::{CancelReason, CancellationToken, Cancelled};
+use crate::scope::engine::cleanups::{ScopeEnd, Step, StepErrors, StepFuture};
+use crate::scope::engine::ledger::Payload;
+use crate::scope::engine::settings::TaskName;
 use crate::scope::engine::Engine;
 use crate::scope::face::any_scope::AnyScope;
-use crate::scope::face::scope_error::ScopeClosed;
+use crate::scope::face::scope_builder::ScopeBuilder;
+use crate::scope::face::scope_error::{ScopeClosed, ScopeError};
 use crate::scope::face::start::{Ready, StartError};
 use crate::scope::face::task_builder::TaskBuilder;
 use crate::scope::face::task_handle::TaskHandle;
@@ -233,6 +239,104 @@ impl<E: TaskError> ScopeHandle<E> {
     {
         self.task().start(task)
     }
+
+    /// Registers an async cleanup step: `cleanup` runs exactly once when the
+    /// scope ends, however it ends (its body returned or failed, a timeout,
+    /// a cancellation, a panic, or its future dropped), after every task of
+    /// the scope has stopped. It gets how the scope ended ([`ScopeEnd`]).
+    ///
+    /// It runs in a [shielded](crate::ScopeBuilder::shielded) scope of its
+    /// own, bounded by `timeout` (`Duration::ZERO` cancels it at once,
+    /// `Duration::MAX` never): no cancellation from above reaches it, and it
+    /// cannot hang a shutdown. Several steps run one after another, the
+    /// last registered first. A step that fails, panics or runs out of time
+    /// is reported with the scope's result, after the scope's own errors
+    /// (a panic is resumed when the scope exits); when the scope's future
+    /// was dropped, the steps still run, joined by the nearest enclosing
+    /// scope, and their failures are logged.
+    ///
+    /// `Err(ScopeClosed)` once the scope has finished, or its future was
+    /// dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskscope::{CancelReason, Cancelled, ScopeBuilder, ScopeEnd};
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (audit, mut written) = mpsc::unbounded_channel();
+    /// let result = ScopeBuilder::new()
+    ///     .timeout(Duration::from_millis(100))
+    ///     .run(async |s| {
+    ///         s.handle().defer(Duration::from_secs(5), move |end| async move {
+    ///             // Async work after the scope's tasks stopped, cancelled or not.
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///             audit.send(end).unwrap();
+    ///             Ok(())
+    ///         })?;
+    ///         taskscope::token().cancelled().await; // until the timeout
+    ///         Ok::<_, Cancelled>(())
+    ///     })
+    ///     .await;
+    /// // The step ran before the scope returned, and saw why it ended.
+    /// assert_eq!(written.try_recv().unwrap(), ScopeEnd::Cancelled(CancelReason::Timeout));
+    /// # let _ = result;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn defer<F, Fut>(&self, timeout: Duration, cleanup: F) -> Result<(), ScopeClosed>
+    where
+        F: FnOnce(ScopeEnd) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let engine = self.engine();
+        let owner = engine
+            .parent()
+            .map(|owner| AnyScope::new(Arc::clone(owner)));
+        let name = TaskName::named(Arc::from("cleanup"), Location::caller());
+        let run = move |end: ScopeEnd| -> StepFuture {
+            Box::pin(async move {
+                let mut builder = ScopeBuilder::new().name("cleanup");
+                if let Some(owner) = &owner {
+                    builder = builder.within(owner);
+                }
+                let step = builder
+                    .shielded(timeout)
+                    .try_start(move |_: ScopeHandle<E>| cleanup(end));
+                let outcome = match step {
+                    Ok(step) => step.await,
+                    Err(closed) => Err(ScopeError::Failed {
+                        first: E::from(Cancelled::new(CancelReason::message(closed.to_string()))),
+                        later: Vec::new(),
+                    }),
+                };
+                step_errors(outcome)
+            })
+        };
+        let step = Step {
+            name,
+            run: Box::new(run),
+        };
+        engine.defer(step).map_err(|_| ScopeClosed)
+    }
+}
+
+/// A cleanup step's outcome as the ledger keeps errors: nothing when it
+/// succeeded; a step that ran out of time without an error of its own
+/// reports the timeout.
+fn step_errors<E: TaskError>(outcome: Result<(), ScopeError<E>>) -> StepErrors {
+    let errors = match outcome {
+        Ok(()) => return Vec::new(),
+        Err(ScopeError::TimedOut { errors }) if errors.is_empty() => {
+            vec![E::from(Cancelled::new(CancelReason::Timeout))]
+        }
+        Err(error) => error.into_errors(),
+    };
+    errors
+        .into_iter()
+        .map(|error| Box::new(error) as Payload)
+        .collect()
 }
 
 impl<E> Clone for ScopeHandle<E> {

@@ -1,16 +1,20 @@
 //! A scope's life, from open to its one typed exit.
 //!
 //! ```text
-//!  open ──► Body ──(the body returns, fails or panics)──► Joining ──(count 0)──► Finished
-//!             │                                              │
-//!             └── dropped: cancel, drop the body,            └── dropped: cancel,
-//!                 release its unit, orphan watchdog              orphan watchdog
+//!  open ──► Body ──(returns, fails or panics)──► Joining ──(count 0)──► Cleanup ──► Finished
+//!             │                                    │                     │
+//!             └── dropped: cancel, drop the body,  └── dropped: cancel,  └── dropped: the
+//!                 release its unit, orphan            orphan watchdog,       runner goes on
+//!                 watchdog, cleanup runner            cleanup runner
 //! ```
 //!
 //! * **Body**: the body runs in the caller's task with the scope current;
 //!   the watchdog runs beside it once the scope is cancelled.
 //! * **Joining**: the body's unit is released; the scope waits for its
 //!   count to reach zero, the watchdog still beside it.
+//! * **Cleanup** (only with `defer` steps): the steps run newest first on a
+//!   runner task joined by the scope's owner; their failures join the
+//!   ledger.
 //! * **Finished**: the outcome is computed once, from the ledger, and the
 //!   errors are given their type ([`finish`]).
 //!
@@ -33,6 +37,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::cancel::{CancelReason, CancelWatch, Cancelled};
+use crate::scope::engine::cleanups;
 use crate::scope::engine::ledger::{outcome, Ending, Kind, Payload, Verdict};
 use crate::scope::engine::settings::Policy;
 use crate::scope::engine::watchdog::{self, Watchdog};
@@ -47,6 +52,7 @@ use crate::scope::task_error::TaskError;
 enum Phase {
     Body,
     Joining,
+    Cleanup,
     Finished,
 }
 
@@ -75,7 +81,8 @@ impl Drop for Opened {
         if let Some(engine) = self.engine.take() {
             engine.cancel_with(drop_reason(&engine));
             engine.release();
-            watchdog::orphan(&engine);
+            // Unstarted: no body ran, so no step was registered.
+            watchdog::orphan(&engine, None);
         }
     }
 }
@@ -104,7 +111,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let engine = *this.engine;
-            if *this.phase != Phase::Finished {
+            if matches!(*this.phase, Phase::Body | Phase::Joining) {
                 // The drop-order rule.
                 engine.cancel_with(drop_reason(engine));
                 if *this.phase == Phase::Body {
@@ -116,8 +123,11 @@ pin_project! {
                     // Its tasks live on: the tree shows them.
                     engine.list();
                 }
-                watchdog::orphan(engine);
+                let steps = engine.driver_dropped();
+                let cleanup = (!steps.is_empty()).then(|| orphan_cleanup(engine, steps));
+                watchdog::orphan(engine, cleanup);
             }
+            // In `Cleanup` the runner goes on, joined by the owner.
             this.watch.release(engine.cancel.source());
         }
     }
@@ -175,18 +185,70 @@ where
             *this.phase = Phase::Joining;
             engine.release();
         }
-        assert!(
-            *this.phase == Phase::Joining,
-            "a scope polled after it finished"
-        );
-        if engine.join.poll_done(cx).is_pending() {
-            wait(engine, this.watch, this.watchdog, cx);
+        if *this.phase == Phase::Joining {
+            if engine.join.poll_done(cx).is_pending() {
+                wait(engine, this.watch, this.watchdog, cx);
+                return Poll::Pending;
+            }
+            if engine.gate.any() {
+                start_cleanup(engine);
+                *this.phase = Phase::Cleanup;
+            }
+        }
+        if *this.phase == Phase::Cleanup && poll_cleanup(engine, cx).is_pending() {
             return Poll::Pending;
         }
+        assert!(
+            *this.phase != Phase::Finished,
+            "a scope polled after it finished"
+        );
         *this.phase = Phase::Finished;
         this.watch.release(engine.cancel.source());
         Poll::Ready(finish(engine, this.value.take()))
     }
+}
+
+/// Starts the runner of the steps `defer` registered, for a driver that
+/// waits for it ([`poll_cleanup`]): their failures go to the ledger. The
+/// runner's handle is kept by the engine, not the driver: a driver stays
+/// one size whether its scope defers or not.
+#[cold]
+#[inline(never)]
+fn start_cleanup(engine: &Arc<Engine>) {
+    let steps = engine.exit_cleanups();
+    let unit = cleanups::OwnerUnit::take(engine);
+    let runner = cleanups::run_holding(Arc::clone(engine), steps, true, unit);
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => engine.registry.set_runner(runtime.spawn(runner)),
+        Err(_) => {
+            tracing::error!(parent: engine.span(), "no runtime to run the scope's cleanup steps on");
+        }
+    }
+}
+
+/// Ready once the cleanup runner has finished (or there is none).
+#[cold]
+#[inline(never)]
+fn poll_cleanup(engine: &Engine, cx: &mut Context<'_>) -> Poll<()> {
+    engine.registry.poll_runner(cx)
+}
+
+/// The runner of a dropped scope's steps, to run once every task has
+/// stopped; their failures are logged (nobody awaits the scope). The
+/// owner's unit is taken now, before the scope's count reaches zero.
+#[cold]
+#[inline(never)]
+fn orphan_cleanup(
+    engine: &Arc<Engine>,
+    steps: Vec<cleanups::Step>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let unit = cleanups::OwnerUnit::take(engine);
+    Box::pin(cleanups::run_holding(
+        Arc::clone(engine),
+        steps,
+        false,
+        unit,
+    ))
 }
 
 /// A pending poll: keeps the driver woken by its token and, once the scope
