@@ -1,13 +1,15 @@
-//! The scope-local values a scope sees: what its parent passes down, then
-//! its own bindings. Computed once when the scope opens and never changed,
-//! so a read is one scan of a short list on the current scope, however far
-//! up the value was bound.
+//! What a scope carries down to everything below it: the scope-local
+//! values it sees (what its parent passes down, then its own bindings), and
+//! the two settings inherited from the nearest scope that set them (the
+//! shutdown grace, reporting to stderr). Computed once when the scope opens
+//! and never changed, so a read is one scan of a short list on the current
+//! scope, however far up the value was bound; nothing walks the tree.
 //!
 //! # Invariants
 //!
-//! 1. A scope that binds nothing, under a parent whose values all pass
-//!    down unchanged, shares its parent's list (one reference count); a
-//!    scope under no binding at all holds nothing.
+//! 1. A scope that binds and sets nothing, under a parent whose values
+//!    all pass down unchanged, shares its parent's list (one reference
+//!    count); a scope under no binding or setting at all holds nothing.
 //! 2. A key appears at most once in a list: a nested binding replaces the
 //!    outer one for the scope and everything below it.
 //! 3. A value bound with [`Rule::ThisScope`] is in the binding scope's list
@@ -16,6 +18,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How far down a bound value travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,30 +67,45 @@ struct Entry {
     here: bool,
 }
 
-/// The values one scope sees.
+/// What one scope carries.
 pub(crate) struct Locals {
     entries: Vec<Entry>,
+    shutdown_grace: Option<Duration>,
+    stderr_reports: bool,
+}
+
+/// The settings a scope sets for itself and what is below it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Inherited {
+    pub(crate) shutdown_grace: Option<Duration>,
+    pub(crate) stderr_reports: bool,
 }
 
 impl Locals {
     /// The list of a scope opened below `parent`'s list, shielded or not,
-    /// binding `own` (invariants 1–3).
+    /// binding `own` and setting `set` (invariants 1–3).
     pub(crate) fn open(
         parent: Option<&Arc<Locals>>,
         shielded: bool,
         own: Vec<Binding>,
+        set: Inherited,
     ) -> Option<Arc<Locals>> {
         let passes = |entry: &Entry| match entry.binding.rule {
             Rule::Inherit => true,
             Rule::ThisScope => !entry.here,
             Rule::NotIntoShields => !shielded,
         };
-        if own.is_empty() {
+        let sets_nothing = set.shutdown_grace.is_none() && !set.stderr_reports;
+        if own.is_empty() && sets_nothing {
             let parent = parent?;
             if parent.entries.iter().all(|e| passes(e) && !e.here) {
                 return Some(Arc::clone(parent));
             }
         }
+        let shutdown_grace = set
+            .shutdown_grace
+            .or_else(|| parent.and_then(|p| p.shutdown_grace));
+        let stderr_reports = set.stderr_reports || parent.is_some_and(|p| p.stderr_reports);
         let mut entries: Vec<Entry> = parent
             .into_iter()
             .flat_map(|p| p.entries.iter())
@@ -104,10 +122,24 @@ impl Locals {
                 here: true,
             });
         }
-        if entries.is_empty() {
+        if entries.is_empty() && shutdown_grace.is_none() && !stderr_reports {
             return None;
         }
-        Some(Arc::new(Locals { entries }))
+        Some(Arc::new(Locals {
+            entries,
+            shutdown_grace,
+            stderr_reports,
+        }))
+    }
+
+    /// The shutdown grace set on this scope or the nearest above it.
+    pub(crate) fn shutdown_grace(&self) -> Option<Duration> {
+        self.shutdown_grace
+    }
+
+    /// Whether this scope or one above it asked for reports on stderr.
+    pub(crate) fn stderr_reports(&self) -> bool {
+        self.stderr_reports
     }
 
     /// The value bound to `key`, if this scope sees one.
@@ -172,12 +204,17 @@ mod tests {
 
     #[test]
     fn nothing_bound_holds_nothing_and_an_unchanged_list_is_shared() {
-        assert!(Locals::open(None, false, Vec::new()).is_none());
-        let outer = Locals::open(None, false, vec![binding(1, Rule::Inherit, 7)]);
-        let inner = Locals::open(outer.as_ref(), false, Vec::new());
+        assert!(Locals::open(None, false, Vec::new(), Inherited::default()).is_none());
+        let outer = Locals::open(
+            None,
+            false,
+            vec![binding(1, Rule::Inherit, 7)],
+            Inherited::default(),
+        );
+        let inner = Locals::open(outer.as_ref(), false, Vec::new(), Inherited::default());
         // Bound "here" in the outer list, so the inner one is a new list
         // once; below it, lists are shared.
-        let below = Locals::open(inner.as_ref(), false, Vec::new());
+        let below = Locals::open(inner.as_ref(), false, Vec::new(), Inherited::default());
         assert!(Arc::ptr_eq(
             inner.as_ref().unwrap(),
             below.as_ref().unwrap()
@@ -195,17 +232,23 @@ mod tests {
                 binding(2, Rule::ThisScope, 2),
                 binding(3, Rule::NotIntoShields, 3),
             ],
+            Inherited::default(),
         );
         assert_eq!(read(outer.as_ref(), 2), Some(2));
-        let nested = Locals::open(outer.as_ref(), false, vec![binding(1, Rule::Inherit, 10)]);
+        let nested = Locals::open(
+            outer.as_ref(),
+            false,
+            vec![binding(1, Rule::Inherit, 10)],
+            Inherited::default(),
+        );
         assert_eq!(read(nested.as_ref(), 1), Some(10));
         assert_eq!(read(nested.as_ref(), 2), None);
         assert_eq!(read(nested.as_ref(), 3), Some(3));
         assert_eq!(read(outer.as_ref(), 1), Some(1));
-        let shield = Locals::open(nested.as_ref(), true, Vec::new());
+        let shield = Locals::open(nested.as_ref(), true, Vec::new(), Inherited::default());
         assert_eq!(read(shield.as_ref(), 3), None);
         assert_eq!(read(shield.as_ref(), 1), Some(10));
-        let below_shield = Locals::open(shield.as_ref(), false, Vec::new());
+        let below_shield = Locals::open(shield.as_ref(), false, Vec::new(), Inherited::default());
         assert_eq!(read(below_shield.as_ref(), 3), None);
         let names: Vec<_> = nested.as_ref().unwrap().bound_here().collect();
         assert_eq!(names, ["k"]);

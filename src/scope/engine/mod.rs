@@ -164,24 +164,19 @@ impl Engine {
         })
     }
 
-    /// This scope and the scopes that join it, nearest first: a walk up the
-    /// owners, iterative at any depth.
-    fn lineage(&self) -> impl Iterator<Item = &Engine> {
-        std::iter::successors(Some(self), |engine| engine.parent.as_deref())
-    }
-
     /// The shutdown grace of the nearest scope, from this one up, that set
     /// one.
     pub(crate) fn shutdown_grace(&self) -> Option<Duration> {
-        self.lineage()
-            .find_map(|engine| engine.settings.shutdown_grace)
+        self.locals().and_then(|carried| carried.shutdown_grace())
     }
 
     /// Whether a report about this scope also goes to stderr: a scope here
     /// or above asked for it, and no `tracing` subscriber is installed.
     pub(crate) fn reports_to_stderr(&self) -> bool {
         !tracing::dispatcher::has_been_set()
-            && self.lineage().any(|engine| engine.settings.stderr_reports)
+            && self
+                .locals()
+                .is_some_and(|carried| carried.stderr_reports())
     }
 
     pub(crate) fn token(&self) -> CancellationToken {

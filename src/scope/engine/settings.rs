@@ -95,13 +95,8 @@ pub(crate) struct Settings {
     /// Cancel the tasks still running when the body returns (instead of
     /// waiting for them).
     pub(crate) cancel_on_exit: bool,
-    /// How long a shutdown of this scope may take, if it says; scopes
-    /// inside it inherit it (see `Engine::shutdown_grace`).
-    pub(crate) shutdown_grace: Option<Duration>,
-    /// Failures and laggard warnings also go to stderr, as one line each,
-    /// when no `tracing` subscriber is installed (the host's root scope
-    /// says so; scopes inside inherit it).
-    pub(crate) stderr_reports: bool,
-    /// The scope-local values it sees (`None`: no binding above or here).
+    /// What it carries down (`None`: nothing bound or set here or above):
+    /// its scope-local values, the shutdown grace and whether reports go
+    /// to stderr, each from the nearest scope that set it.
     pub(crate) locals: Option<Arc<Locals>>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cancel::{CancelReason, CancellationSource, CancellationToken};
-use crate::scope::engine::locals::{Binding, Locals};
+use crate::scope::engine::locals::{Binding, Inherited, Locals};
 use crate::scope::engine::settings::{Policy, Settings, TaskName};
 use crate::scope::engine::{Engine, ErrorType};
 use crate::scope::face::any_scope::AnyScope;
@@ -797,10 +797,15 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
                 return Err(ScopeClosed);
             }
         }
+        let set = Inherited {
+            shutdown_grace: options.shutdown_grace,
+            stderr_reports: options.stderr_reports,
+        };
         let locals = Locals::open(
             owner.as_ref().and_then(|owner| owner.locals()),
             options.shielded,
             options.binds,
+            set,
         );
         let settings = Settings {
             locals,
@@ -810,8 +815,6 @@ impl<const BOUNDED: bool> ScopeBuilder<BOUNDED> {
             warn_after: options.warn_after,
             dropped: self.dropped.take(),
             cancel_on_exit: options.cancel_on_exit,
-            shutdown_grace: options.shutdown_grace,
-            stderr_reports: options.stderr_reports,
         };
         let engine = Engine::open(settings, options.limit, source, owner, ErrorType::of::<E>());
         Ok(Opened::new(engine))
