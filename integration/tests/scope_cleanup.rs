@@ -1,5 +1,7 @@
 //! Async cleanup owned by a scope (`defer`): exactly once on every way a
-//! scope ends, on both runtime flavours; after the scope's tasks stopped;
+//! scope ends (each fault: an error, a panic, a timeout, a cancellation, an
+//! abort after the grace period, the future dropped), on both runtime
+//! flavours; after the scope's tasks stopped;
 //! shielded and bounded; newest first; its failures reported after the
 //! scope's own; still run, and joined, when the scope's future is dropped.
 
@@ -22,9 +24,12 @@ enum Exit {
     BodyPanics,
     TaskPanics,
     FutureDropped,
+    /// A task ignores its cancellation and is aborted after the grace
+    /// period.
+    TaskAborted,
 }
 
-const EXITS: [Exit; 8] = [
+const EXITS: [Exit; 9] = [
     Exit::Returns,
     Exit::BodyFails,
     Exit::TaskFails,
@@ -33,6 +38,7 @@ const EXITS: [Exit; 8] = [
     Exit::BodyPanics,
     Exit::TaskPanics,
     Exit::FutureDropped,
+    Exit::TaskAborted,
 ];
 
 /// How many times a step ran, what it saw, and whether every task of its
@@ -55,6 +61,7 @@ async fn one(exit: Exit) -> Observed {
         );
         let inner = ScopeBuilder::new()
             .name("inner")
+            .grace_period(Duration::from_millis(20))
             .timeout(match exit {
                 Exit::TimesOut => Duration::from_millis(20),
                 _ => Duration::MAX,
@@ -99,6 +106,15 @@ async fn one(exit: Exit) -> Observed {
                     Exit::TaskPanics => {
                         s.spawn(async { panic!("task panics") as Result<(), Cancelled> });
                         taskscope::token().cancelled().await;
+                        Ok(())
+                    }
+                    Exit::TaskAborted => {
+                        // Never looks at its token: aborted after the grace.
+                        s.spawn(async {
+                            std::future::pending::<()>().await;
+                            Ok::<_, Cancelled>(())
+                        });
+                        s.cancel();
                         Ok(())
                     }
                 }
