@@ -270,12 +270,20 @@ impl Outbound {
     /// assert!(!Outbound::grpc().near_deadline(&request.token()));
     /// tokio::time::sleep(Duration::from_millis(985)).await;
     /// assert!(Outbound::grpc().near_deadline(&request.token()));
+    /// // Extreme margins: MAX is always near, ZERO only within the 20 ms.
+    /// assert!(Outbound::grpc().margin(Duration::MAX).near_deadline(&request.token()));
+    /// assert!(Outbound::grpc().margin(Duration::ZERO).near_deadline(&request.token()));
+    /// // No deadline: never near.
+    /// assert!(!Outbound::grpc().margin(Duration::MAX).near_deadline(&taskscope::CancellationToken::none()));
     /// # }
     /// ```
     pub fn near_deadline(&self, token: &CancellationToken) -> bool {
-        token
-            .remaining()
-            .is_some_and(|left| left <= self.margin.saturating_mul(2) + RESET_TOLERANCE)
+        token.remaining().is_some_and(|left| {
+            left <= self
+                .margin
+                .saturating_mul(2)
+                .saturating_add(RESET_TOLERANCE)
+        })
     }
 
     /// The header value for a call made under `token`: `None` if it has no
