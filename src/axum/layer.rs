@@ -1,9 +1,9 @@
 //! The tower layer that opens one scope per request.
 //!
 //! A thin adapter over [`RequestScopes`], the core every server
-//! integration shares: it reads the budget header, puts the
-//! [`RequestScope`] in the request's extensions, and says a [`Refusal`] in
-//! HTTP. Only the public API is used: an integration for another framework
+//! integration shares ([`RequestScopes::open_http`] reads the headers and
+//! puts the [`RequestScope`] in the request's extensions): it names the
+//! request and says a [`Refusal`] in HTTP. Only the public API is used: an integration for another framework
 //! can be written the same way.
 
 use std::fmt;
@@ -191,7 +191,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // Call the instance that was polled ready; keep a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -199,32 +199,15 @@ where
             let response = inner.call(request);
             return RequestFuture::passed(async move { Ok(response.await?.into_response()) });
         }
-        let scopes = &self.settings.scopes;
-        // A clone of the value shares its bytes.
-        let budget = scopes
-            .budget_header()
-            .and_then(|header| request.headers().get(header))
-            .cloned();
-        // Read only when a key is accepted; clones share their bytes.
-        let baggage: Vec<_> = match scopes.accepts_baggage() {
-            true => request
-                .headers()
-                .get_all("baggage")
-                .iter()
-                .cloned()
-                .collect(),
-            false => Vec::new(),
-        };
-        let baggage: Vec<&[u8]> = baggage.iter().map(|v| v.as_bytes()).collect();
         let name = request_name(request.method().as_str(), request.uri().path());
-        let handler = move |scope: RequestScope| async move {
-            request.extensions_mut().insert(scope);
+        let handler = move |request| async move {
             // Boxed: the router's future is large, and the scope's future
             // around it is moved a few times before it runs.
             Ok(Box::pin(inner.call(request)).await?.into_response())
         };
-        let budget = budget.as_ref().map(|v| v.as_bytes());
-        scopes.open(name, budget, &baggage, handler, refuse)
+        self.settings
+            .scopes
+            .open_http(name, request, handler, refuse)
     }
 }
 

@@ -432,6 +432,61 @@ impl RequestScopes {
         builder
     }
 
+    /// [`open`](RequestScopes::open) for an HTTP request (axum, tonic, or a
+    /// framework of your own on the `http` types): reads the budget header
+    /// and the `baggage` lines from `request`, puts the [`RequestScope`] in
+    /// its extensions, and runs `handler` with it. (Features `axum` or
+    /// `tonic`.)
+    ///
+    /// ```
+    /// use taskscope::remote::{Inbound, RequestScope, RequestScopes};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let scopes = RequestScopes::new().deadline_from(Inbound::http());
+    /// let request = http::Request::get("/").header("x-request-budget-ms", "250").body(()).unwrap();
+    /// let answer = scopes.open_http("GET /", request, |request| async move {
+    ///     let scope = request.extensions().get::<RequestScope>().unwrap();
+    ///     scope.token().remaining().is_some()
+    /// }, |_| false);
+    /// assert!(answer.await); // the handler's scope has the caller's deadline
+    /// # }
+    /// ```
+    #[cfg(any(feature = "axum", feature = "tonic"))]
+    #[inline]
+    pub fn open_http<B, R, F, Fut>(
+        &self,
+        name: impl Into<Arc<str>>,
+        mut request: http::Request<B>,
+        handler: F,
+        refuse: fn(Refusal) -> R,
+    ) -> RequestFuture<R>
+    where
+        B: Send + 'static,
+        F: FnOnce(http::Request<B>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        // Clones of the values share their bytes; `baggage` is looked for
+        // only when a key is accepted.
+        let headers = request.headers();
+        let budget = self
+            .budget_header()
+            .and_then(|header| headers.get(header))
+            .cloned();
+        let baggage: Vec<_> = match self.accepts_baggage() {
+            true => headers.get_all("baggage").iter().cloned().collect(),
+            false => Vec::new(),
+        };
+        let lines: Vec<&[u8]> = baggage.iter().map(|value| value.as_bytes()).collect();
+        let handler = move |scope: RequestScope| {
+            request.extensions_mut().insert(scope);
+            handler(request)
+        };
+        let budget = budget.as_ref().map(|value| value.as_bytes());
+        self.open(name, budget, &lines, handler, refuse)
+    }
+
     /// The token a request is linked to when no caller deadline comes
     /// between: the parent, else the owner's token.
     fn linked_token(&self) -> CancellationToken {

@@ -1,7 +1,8 @@
 //! The server side: a request scope per call, with the caller's deadline.
 //! A thin adapter over [`RequestScopes`], the core every server
-//! integration shares: it reads `grpc-timeout`, puts the [`RequestScope`]
-//! in the call's extensions, and says a [`Refusal`] as a gRPC status.
+//! integration shares ([`RequestScopes::open_http`] reads `grpc-timeout`
+//! and puts the [`RequestScope`](crate::remote::RequestScope) in the call's
+//! extensions): it says a [`Refusal`] as a gRPC status.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,13 +14,13 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::remote::{Inbound, Refusal, RequestFuture, RequestScope, RequestScopes};
+use crate::remote::{Inbound, Refusal, RequestFuture, RequestScopes};
 
 /// A tower layer for tonic servers that runs every call in its own scope
 /// with the caller's `grpc-timeout` as its deadline; see the
 /// [module](super).
 ///
-/// The call's [`RequestScope`] is in the request's extensions
+/// The call's [`RequestScope`](crate::remote::RequestScope) is in the request's extensions
 /// (`request.extensions().get::<RequestScope>()`), and
 /// [`taskscope::token()`](crate::token) is the call's token in the handler.
 /// When the caller's deadline passes the caller gets `DEADLINE_EXCEEDED`
@@ -124,34 +125,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // Call the instance that was polled ready; keep a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        // A clone of the value shares its bytes.
-        let budget = self
-            .scopes
-            .budget_header()
-            .and_then(|header| request.headers().get(header))
-            .cloned();
-        // Read only when a key is accepted; clones share their bytes.
-        let baggage: Vec<_> = match self.scopes.accepts_baggage() {
-            true => request
-                .headers()
-                .get_all("baggage")
-                .iter()
-                .cloned()
-                .collect(),
-            false => Vec::new(),
-        };
-        let baggage: Vec<&[u8]> = baggage.iter().map(|v| v.as_bytes()).collect();
         let name = request.uri().path().to_owned();
-        let handler = move |scope: RequestScope| async move {
-            request.extensions_mut().insert(scope);
-            Box::pin(inner.call(request)).await
-        };
-        let budget = budget.as_ref().map(|value| value.as_bytes());
-        self.scopes.open(name, budget, &baggage, handler, refuse)
+        let handler = move |request| async move { Box::pin(inner.call(request)).await };
+        self.scopes.open_http(name, request, handler, refuse)
     }
 }
 
