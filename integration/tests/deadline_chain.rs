@@ -234,35 +234,42 @@ async fn call_b(b: std::net::SocketAddr, timeout: &str) -> Result<String, tonic:
         .map(tonic::Response::into_inner)
 }
 
+/// Calls A with a 300 ms budget and `baggage`; once C's handler ran, the
+/// tenant each of A, B and C saw.
+async fn tenants_seen(
+    chain: &chain::Chain,
+    log: &Log,
+    baggage: &str,
+) -> Vec<Option<Option<String>>> {
+    let mut client = Client::connect(chain.a).await;
+    let (status, _body) = client
+        .get_with(
+            "/work",
+            &[("x-request-budget-ms", "300"), ("baggage", baggage)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    until(log, |events| {
+        events.iter().any(|e| matches!(e, Event::Tenant("C", _)))
+    })
+    .await;
+    ["A", "B", "C"].map(|service| log.tenant(service)).to_vec()
+}
+
 /// A scope-local value that travels: the caller's `baggage` binds the
 /// tenant on A's request scope; A's call to B (tonic's channel) and B's to
 /// C (reqwest) carry it on, each server reading it into its request scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_in_baggage_reaches_b_and_c() {
     with_chain(async |chain, log| {
-        let mut client = Client::connect(chain.a).await;
-        let (status, _body) = client
-            .get_with(
-                "/work",
-                &[
-                    ("x-request-budget-ms", "300"),
-                    ("baggage", "unrelated=1, tenant=acme%20corp;ttl=5"),
-                ],
-            )
-            .await;
-        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-        until(&log, |events| {
-            events.iter().any(|e| matches!(e, Event::Tenant("C", _)))
-        })
-        .await;
-        for service in ["A", "B", "C"] {
-            assert_eq!(
-                log.tenant(service),
-                Some(Some("acme corp".to_owned())),
-                "{service}: {:#?}",
-                log.events()
-            );
-        }
+        let seen = tenants_seen(&chain, &log, "unrelated=1, tenant=acme%20corp;ttl=5").await;
+        let acme = Some(Some("acme corp".to_owned()));
+        assert_eq!(
+            seen,
+            [acme.clone(), acme.clone(), acme],
+            "{:#?}",
+            log.events()
+        );
     })
     .await;
 }
@@ -271,24 +278,8 @@ async fn a_tenant_in_baggage_reaches_b_and_c() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_baggage_is_skipped_and_the_request_runs() {
     with_chain(async |chain, log| {
-        let mut client = Client::connect(chain.a).await;
-        let (status, _body) = client
-            .get_with(
-                "/work",
-                &[
-                    ("x-request-budget-ms", "300"),
-                    ("baggage", "tenant=%zz,=,;;"),
-                ],
-            )
-            .await;
-        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-        until(&log, |events| {
-            events.iter().any(|e| matches!(e, Event::Tenant("C", _)))
-        })
-        .await;
-        for service in ["A", "B", "C"] {
-            assert_eq!(log.tenant(service), Some(None), "{service}");
-        }
+        let seen = tenants_seen(&chain, &log, "tenant=%zz,=,;;").await;
+        assert_eq!(seen, [Some(None), Some(None), Some(None)]);
     })
     .await;
 }
