@@ -10,11 +10,15 @@
 //!   one: it also enforces its deadline itself, so it may report its own
 //!   `DEADLINE_EXCEEDED` (without the server's trailers) first, but never
 //!   `CANCELLED`.
+//!
+//! `curl` also sends W3C `baggage`: the call's scope sees the tenant a
+//! well-formed member carries, and a malformed one binds nothing.
 #![cfg(not(loom))]
 
 use std::net::SocketAddr;
 use std::process::Command;
 
+use taskscope::remote::RequestScopes;
 use taskscope::tonic::GrpcScopeLayer;
 use taskscope::{CancelReason, Cancelled};
 use tokio::net::TcpListener;
@@ -93,6 +97,11 @@ fn python_calls(addr: SocketAddr, count: usize, timeout_ms: u64) -> Vec<String> 
 /// `grpc-timeout: {timeout_ms}m`; returns "STATUS REASON" from the
 /// response's trailers.
 fn curl_call(addr: SocketAddr, timeout_ms: u64) -> String {
+    curl_call_with(addr, timeout_ms, &[])
+}
+
+/// [`curl_call`] with more request headers (`"name: value"`).
+fn curl_call_with(addr: SocketAddr, timeout_ms: u64, headers: &[&str]) -> String {
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--http2-prior-knowledge"])
         .args([
@@ -105,6 +114,7 @@ fn curl_call(addr: SocketAddr, timeout_ms: u64) -> String {
         ])
         .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
         .args(["-H", &format!("grpc-timeout: {timeout_ms}m")])
+        .args(headers.iter().flat_map(|header| ["-H", header]))
         // A gRPC message: not compressed, length 0.
         .args(["--data-binary", "@-"])
         .arg(format!("http://{addr}{WAIT}"))
@@ -128,7 +138,15 @@ fn curl_call(addr: SocketAddr, timeout_ms: u64) -> String {
     format!("{} {}", field("grpc-status:"), field("x-cancel-reason:"))
 }
 
-/// Runs `client` against a server whose one method waits on its token.
+/// A scope-local value callers may send in `baggage`.
+static TENANT: taskscope::ScopeLocal<String> = taskscope::ScopeLocal::new("tenant")
+    .across_processes(|tenant| tenant.clone(), |text| Some(text.to_owned()));
+
+/// The tenant each call's handler saw, in order.
+static TENANTS_SEEN: std::sync::Mutex<Vec<Option<String>>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs `client` against a server whose one method records the tenant it
+/// sees and waits on its token.
 async fn against_waiting_server<T: Send + 'static>(
     client: impl FnOnce(SocketAddr) -> T + Send + 'static,
 ) -> T {
@@ -137,6 +155,7 @@ async fn against_waiting_server<T: Send + 'static>(
         let addr = listener.local_addr().unwrap();
         let stop = s.token();
         let waits = Unary::new(WAIT, |_request| async {
+            TENANTS_SEEN.lock().unwrap().push(TENANT.get());
             // The handler stops when its token fires, and says why.
             let token = taskscope::token();
             token.cancelled().await;
@@ -146,7 +165,7 @@ async fn against_waiting_server<T: Send + 'static>(
         s.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             tonic::transport::Server::builder()
-                .layer(GrpcScopeLayer::new())
+                .layer(GrpcScopeLayer::from(RequestScopes::new().accept(&TENANT)))
                 .add_service(waits)
                 .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await })
                 .await
@@ -183,4 +202,24 @@ async fn a_grpcio_caller_sees_deadline_exceeded_never_cancelled() {
             "call {i}: {calls:?}"
         );
     }
+}
+
+/// A caller the project did not write sends W3C `baggage`: the call's
+/// scope sees the tenant in it (percent-decoded); a malformed member is
+/// skipped and the call still runs to its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curls_baggage_reaches_the_handler_and_a_malformed_member_is_skipped() {
+    let calls = against_waiting_server(|addr| {
+        [
+            curl_call_with(addr, 100, &["baggage: other=1, tenant=acme%20corp;ttl=5"]),
+            curl_call_with(addr, 100, &["baggage: tenant=%zz"]),
+        ]
+    })
+    .await;
+    assert_eq!(calls, ["4 deadline", "4 deadline"]);
+    // Other tests' calls send no baggage: the one tenant any handler saw
+    // is the well-formed one, and the malformed member bound nothing.
+    let seen = TENANTS_SEEN.lock().unwrap().clone();
+    let tenants: Vec<&String> = seen.iter().flatten().collect();
+    assert_eq!(tenants, ["acme corp"], "{seen:?}");
 }
